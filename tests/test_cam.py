@@ -1,0 +1,79 @@
+"""Grad-CAM against a model whose answer is known, its layer lookup, and result round trips."""
+import numpy as np
+import pytest
+import torch
+
+import xviz
+from xviz.explain import Saliency
+from xviz.hooks import find_layer, spatial_layers
+
+
+def mass_inside(mask, box, margin=0):
+    top, left, h, w = box
+    inside = mask[max(top - margin, 0):top + h + margin, max(left - margin, 0):left + w + margin].sum()
+    return inside / mask.sum()
+
+
+def test_gradcam_finds_the_only_square_the_model_sees(square_clf, square_box, rng):
+    img = rng.random((32, 32, 3))
+    sal = xviz.gradcam(square_clf, img, target="on")
+    assert sal.target == 1 and sal.label == "on"
+    # The features are zero outside the square (plus the 3x3 conv's one-pixel rim), so at
+    # least 95% of the heatmap's mass must fall within one pixel of it.
+    assert mass_inside(sal.mask, square_box, margin=1) > 0.95
+    assert sal.mask.max() == 1.0 and sal.mask.min() == 0.0
+
+
+def test_gradcam_batch_returns_one_result_per_image(square_clf, rng):
+    imgs = [rng.random((32, 32, 3)) for _ in range(3)]
+    out = xviz.gradcam(square_clf, imgs, target=[0, 1, None])
+    assert isinstance(out, list) and len(out) == 3
+    assert [s.target for s in out[:2]] == [0, 1]
+
+
+def test_gradcam_score_is_the_full_image_probability(square_clf, rng):
+    img = rng.random((32, 32, 3))
+    sal = xviz.gradcam(square_clf, img, target=1)
+    x, _ = square_clf.prepare(img)
+    assert sal.score == pytest.approx(float(square_clf.probs(x)[0, 1]), abs=1e-6)
+
+
+def test_layer_lookup(square_clf, digits_clf):
+    assert spatial_layers(square_clf) == ["conv", "features"]
+    assert find_layer(square_clf)[0] == "features"
+    assert find_layer(square_clf, square_clf.model.conv)[0] == "conv"
+    with pytest.raises(ValueError, match="no layer named 'featurs'.*Did you mean 'features'"):
+        find_layer(square_clf, "featurs")
+    with pytest.raises(ValueError, match="not part of"):
+        find_layer(square_clf, torch.nn.Conv2d(1, 1, 1))
+    assert find_layer(digits_clf)[0] == "features"
+
+
+def test_gradcam_on_a_named_layer(square_clf, rng):
+    sal = xviz.gradcam(square_clf, rng.random((32, 32, 3)), layer="conv")
+    assert sal.settings["layer"] == "conv"
+
+
+def test_gradcam_bad_target(square_clf, rng):
+    with pytest.raises(ValueError, match="unknown label 'of'"):
+        xviz.gradcam(square_clf, rng.random((32, 32, 3)), target="of")
+    with pytest.raises(ValueError, match="out of range"):
+        xviz.gradcam(square_clf, rng.random((32, 32, 3)), target=7)
+
+
+def test_saliency_save_load_round_trip(square_clf, rng, tmp_path):
+    sal = xviz.gradcam(square_clf, rng.random((32, 32, 3)))
+    sal.save(tmp_path / "s.npz")
+    back = Saliency.load(tmp_path / "s.npz")
+    assert np.array_equal(back.mask, sal.mask) and np.array_equal(back.lowres, sal.lowres)
+    assert np.array_equal(back.image, sal.image)
+    assert (back.method, back.target, back.label, back.settings) == (sal.method, sal.target, sal.label, sal.settings)
+    with np.load(tmp_path / "s.npz", allow_pickle=False) as data:  # no pickled objects inside
+        assert set(data.files) == {"mask", "lowres", "image", "meta"}
+
+
+def test_loading_something_else_fails(tmp_path):
+    np.savez(tmp_path / "other.npz", mask=np.zeros(2), lowres=np.zeros(2), image=np.zeros(2),
+             meta=np.array('{"format": "nope"}'))
+    with pytest.raises(ValueError, match="not an xviz saliency file"):
+        Saliency.load(tmp_path / "other.npz")

@@ -1,0 +1,224 @@
+"""The Classifier: targets, chunked scoring, and leaving the user's model as it was."""
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import xviz
+from xviz.classifier import preserved
+
+
+def small_net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.5), nn.Linear(4, 3))
+
+
+def snapshot(model):
+    return ([m.training for m in model.modules()], [p.requires_grad for p in model.parameters()],
+            [(len(m._forward_hooks), len(m._forward_pre_hooks), len(m._backward_hooks)) for m in model.modules()],
+            {k: v.clone() for k, v in model.state_dict().items()})
+
+
+def assert_same(before, after):
+    assert before[0] == after[0], "training flags changed"
+    assert before[1] == after[1], "requires_grad changed"
+    assert before[2] == after[2], "hooks changed"
+    for k in before[3]:
+        assert torch.equal(before[3][k], after[3][k]), f"{k} changed"
+
+
+@pytest.fixture
+def user_model():
+    """A model as a user might hand it over: in training mode, with a hook of their own."""
+    net = small_net().train()
+    net[0].weight.requires_grad_(False)  # a frozen layer must stay frozen
+    calls = []
+    net[2].register_forward_hook(lambda m, i, o: calls.append(1))
+    return net, calls
+
+
+def test_state_is_restored_after_every_kind_of_call(user_model):
+    net, calls = user_model
+    before = snapshot(net)
+    clf = xviz.Classifier(net, size=8, labels=["a", "b", "c"], device="cpu")
+    x = torch.rand(5, 3, 8, 8)
+    clf.logits(x)
+    clf.gradients(x, 1)
+    clf.layer_gradients(x, [0, 1, 2, 0, 1], "2")
+    xviz.gradcam(clf, x)
+    clf.predict(x)
+    assert_same(before, snapshot(net))
+    assert calls, "the user's own hook must keep running inside xviz"
+    n = len(calls)
+    net(x)
+    assert len(calls) == n + 1, "the user's hook must still be registered afterwards"
+
+
+def test_state_is_restored_after_an_exception(user_model):
+    net, _ = user_model
+    before = snapshot(net)
+    with pytest.raises(RuntimeError, match="boom"):
+        with preserved(net):
+            net[1].register_forward_hook(lambda *a: None)
+            net[0].weight.requires_grad_(True)
+            raise RuntimeError("boom")
+    assert_same(before, snapshot(net))
+
+
+class Exploding(nn.Module):
+    """Fails in the middle of a forward pass, after hooks were registered."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Conv2d(3, 2, 1)
+
+    def forward(self, x):
+        self.features(x)
+        raise RuntimeError("model failed")
+
+
+def test_state_is_restored_when_the_model_raises_inside_a_method():
+    net = Exploding().train()
+    before = snapshot(net)
+    clf = xviz.Classifier(net, size=8, device="cpu")
+    with pytest.raises(RuntimeError, match="model failed"):
+        clf.layer_gradients(torch.rand(2, 3, 8, 8), 0, "features")
+    assert_same(before, snapshot(net))
+
+
+def test_chunked_scoring_equals_one_batch():
+    net = small_net()
+    x = torch.rand(23, 3, 8, 8)
+    one = xviz.Classifier(net, size=8, chunk_size=100, device="cpu")
+    chunked = xviz.Classifier(net, size=8, chunk_size=4, device="cpu")
+    assert torch.allclose(one.logits(x), chunked.logits(x), atol=1e-6)
+    s1, g1 = one.gradients(x, 2)
+    s2, g2 = chunked.gradients(x, 2)
+    assert torch.allclose(s1, s2, atol=1e-6) and torch.allclose(g1, g2, atol=1e-6)
+    assert chunked.images_scored == 2 * 23
+
+
+class RunsOutOfMemory(nn.Module):
+    """Raises CUDA's out-of-memory error for batches larger than ``limit``."""
+
+    def __init__(self, limit):
+        super().__init__()
+        self.limit, self.batches = limit, []
+        self.fc = nn.Linear(3, 2)
+
+    def forward(self, x):
+        self.batches.append(len(x))
+        if len(x) > self.limit:
+            raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+        return self.fc(x.mean(dim=(2, 3)))
+
+
+def test_out_of_memory_halves_the_chunk_and_retries():
+    net = RunsOutOfMemory(limit=5)
+    clf = xviz.Classifier(net, mean=0.0, std=1.0, size=4, chunk_size=16, device="cpu")
+    x = torch.rand(20, 3, 4, 4)
+    out = clf.logits(x)
+    reference = net.fc(x.mean(dim=(2, 3)))
+    assert torch.allclose(out, reference, atol=1e-6)
+    assert net.batches[:3] == [16, 8, 4] and max(b for b in net.batches[3:]) <= 4
+
+
+def test_out_of_memory_with_a_chunk_of_one_is_raised():
+    clf = xviz.Classifier(RunsOutOfMemory(limit=0), size=4, chunk_size=2, device="cpu")
+    with pytest.raises(torch.OutOfMemoryError):
+        clf.logits(torch.rand(2, 3, 4, 4))
+
+
+def test_targets_by_index_label_synonym_and_top1():
+    net = small_net()
+    clf = xviz.Classifier(net, size=8, labels=["cat", ["dog", "puppy"], "bird"], device="cpu")
+    x = torch.rand(3, 3, 8, 8)
+    assert clf.target_index(2) == 2 and clf.target_index(np.int64(1)) == 1
+    assert clf.target_index("dog") == 1 and clf.target_index("Puppy") == 1
+    assert clf.labels == ["cat", "dog", "bird"]
+    assert clf.targets_for(x, None) == clf.logits(x).argmax(1).tolist()
+    assert clf.targets_for(x, "bird") == [2, 2, 2]
+    assert clf.targets_for(x, [0, None, "dog"])[::2] == [0, 1]
+
+
+def test_unknown_label_suggests_close_names():
+    clf = xviz.Classifier(small_net(), size=8, labels=["tabby cat", "tiger cat", "dog"], device="cpu")
+    with pytest.raises(ValueError, match="unknown label 'tabbby cat'; did you mean 'tabby cat'"):
+        clf.target_index("tabbby cat")
+    with pytest.raises(ValueError, match="'tabby cat', 'tiger cat'"):
+        clf.target_index("cat")
+
+
+@pytest.mark.parametrize("target, message", [
+    (3, "out of range: the model has 3 classes"),
+    (-1, "out of range"),
+    (1.5, "class index or a label"),
+    (True, "class index or a label"),
+])
+def test_bad_targets(target, message):
+    clf = xviz.Classifier(small_net(), size=8, labels=["a", "b", "c"], device="cpu")
+    with pytest.raises(ValueError, match=message):
+        clf.target_index(target)
+
+
+def test_wrong_number_of_targets():
+    clf = xviz.Classifier(small_net(), size=8, device="cpu")
+    with pytest.raises(ValueError, match="got 2 targets for 3 images"):
+        clf.targets_for(torch.rand(3, 3, 8, 8), [0, 1])
+
+
+def test_label_without_labels():
+    clf = xviz.Classifier(small_net(), size=8, device="cpu")
+    with pytest.raises(ValueError, match="has no labels"):
+        clf.target_index("cat")
+    assert clf.label(2) == "class 2"
+
+
+def test_model_returning_the_wrong_shape():
+    clf = xviz.Classifier(nn.Conv2d(3, 2, 1), size=8, device="cpu")
+    with pytest.raises(ValueError, match=r"returned shape \(2, 2, 8, 8\) for a batch of 2 images"):
+        clf.logits(torch.rand(2, 3, 8, 8))
+
+
+def test_labels_that_do_not_match_the_model():
+    clf = xviz.Classifier(small_net(), size=8, labels=["a", "b"], device="cpu")
+    with pytest.raises(ValueError, match="3 classes but 2 labels"):
+        clf.logits(torch.rand(1, 3, 8, 8))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"mean": (0.1, 0.2)}, "mean must be one number or three"),
+    ({"std": 0.0}, "std must be positive"),
+    ({"size": (1, 2, 3)}, "size must be"),
+    ({"chunk_size": 0}, "chunk_size"),
+])
+def test_bad_settings(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        xviz.Classifier(small_net(), **kwargs)
+
+
+def test_not_a_module():
+    with pytest.raises(ValueError, match="torch.nn.Module"):
+        xviz.Classifier(lambda x: x)
+
+
+def test_prepare_resizes_any_input_to_the_model_size():
+    clf = xviz.Classifier(small_net(), size=(8, 10), device="cpu")
+    x, batch = clf.prepare([np.zeros((20, 30)), np.ones((5, 5, 3))])
+    assert batch and x.shape == (2, 3, 8, 10)
+    assert float(x[1].min()) == 1.0
+
+
+def test_predict_single_and_batch():
+    clf = xviz.Classifier(small_net(), size=8, labels=["a", "b", "c"], device="cpu")
+    one = clf.predict(np.zeros((8, 8, 3)), top=2)
+    assert len(one) == 2 and one[0][1] >= one[1][1]
+    many = clf.predict([np.zeros((8, 8, 3))] * 3, top=5)
+    assert len(many) == 3 and len(many[0]) == 3
+    assert abs(sum(p for _, p in many[0]) - 1) < 1e-5
+
+
+def test_default_device_follows_cuda():
+    clf = xviz.Classifier(small_net())
+    assert clf.device.type == ("cuda" if torch.cuda.is_available() else "cpu")

@@ -1,0 +1,133 @@
+"""The standalone HTML report and the `xviz` command."""
+import base64
+import json
+import subprocess
+import sys
+from html.parser import HTMLParser
+
+import numpy as np
+import pytest
+
+import xviz
+from xviz import cli, plots
+
+
+class Collect(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.tags, self.json_scripts, self._in_json = [], [], False
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+        self._in_json = tag == "script" and dict(attrs).get("type") == "application/json"
+
+    def handle_data(self, data):
+        if self._in_json:
+            self.json_scripts.append(data)
+            self._in_json = False
+
+
+def parse(html):
+    parser = Collect()
+    parser.feed(html)
+    parser.close()
+    return parser
+
+
+def embedded_arrays(doc):
+    """Every ndarray bokeh serialised into the document, decoded."""
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if node.get("type") == "ndarray" and isinstance(node.get("array"), dict):
+                raw = base64.b64decode(node["array"]["data"])
+                found.append(np.frombuffer(raw, dtype=node["dtype"]).reshape(node["shape"]))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+
+    walk(doc)
+    return found
+
+
+def assert_standalone(html):
+    parsed = parse(html)
+    remote = [(tag, a) for tag, a in parsed.tags for key in ("src", "href")
+              if str(a.get(key, "")).startswith(("http:", "https:", "//"))]
+    assert not remote, f"remote resources: {remote}"
+    assert [t for t, _ in parsed.tags].count("html") == 1
+    return parsed
+
+
+@pytest.fixture
+def digit_report(digits_clf, tmp_path):
+    img = xviz.zoo.image("digit-3")
+    sal = xviz.gradcam(digits_clf, img)
+    path = xviz.report(digits_clf, img, [sal], tmp_path / "r.html")
+    return path.read_text(), sal
+
+
+def test_report_is_standalone_html_holding_image_and_labels(digit_report):
+    html, sal = digit_report
+    parsed = assert_standalone(html)
+    assert any("Bokeh" in s or "bokeh" in s for s in [html[:200000]])
+    doc = json.loads(parsed.json_scripts[0])
+    arrays = embedded_arrays(doc)
+    assert any(a.shape == sal.image.shape[:2] and np.array_equal(a, plots.to_rgba(sal.image)) for a in arrays), \
+        "the photo's pixels must be embedded"
+    assert any(np.array_equal(a, plots.to_rgba(plots.colorize(sal.mask))) for a in arrays), "the heatmap must be embedded"
+    text = json.dumps(doc)
+    assert "digits CNN" in text and '"3"' in text and "gradcam" in text
+
+
+def test_colorize_rejects_unknown_colormaps():
+    with pytest.raises(ValueError, match="unknown colormap 'rainbow'"):
+        plots.colorize(np.zeros((2, 2)), "rainbow")
+
+
+def test_cli_explain_writes_report(tmp_path, capsys):
+    out = tmp_path / "d.html"
+    code = cli.main(["explain", "digit-5", "--model", "digits", "--target", "5", "--out", str(out)])
+    assert code == 0
+    assert capsys.readouterr().out.strip() == str(out.resolve())
+    assert_standalone(out.read_text())
+
+
+def test_cli_explain_an_image_file(tmp_path, capsys):
+    from PIL import Image
+
+    path = tmp_path / "seven.png"
+    Image.fromarray((xviz.zoo.image("digit-7") * 255).astype(np.uint8)).save(path)
+    assert cli.main(["explain", str(path), "--model", "digits", "--out", str(tmp_path / "s.html")]) == 0
+    assert (tmp_path / "s.html").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([], "required: command"),
+    (["explain"], "required: image"),
+    (["explain", "digit-3", "--model", "resnet"], "invalid choice: 'resnet'"),
+    (["explain", "digit-3", "--model", "digits", "--target", "11"], "out of range"),
+    (["explain", "digit-3", "--model", "digits", "--target", "seven"], "unknown label 'seven'"),
+    (["explain", "nothing.png"], "no image file at 'nothing.png'"),
+    (["explain", "digit-3", "--out", "/no/such/folder/r.html"], "does not exist"),
+    (["explain", "digit-3", "--top", "0"], "--top must be at least 1"),
+])
+def test_cli_bad_arguments_give_one_line_and_exit_2(argv, message, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("xviz: error:") and message in err
+
+
+def test_demo_command_in_a_subprocess(tmp_path):
+    """`xviz demo` as a user runs it: the bundled model and photo, a report path printed."""
+    out = tmp_path / "demo.html"
+    done = subprocess.run([sys.executable, "-m", "xviz", "demo", "--out", str(out)],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == str(out.resolve())
+    html = out.read_text()
+    assert_standalone(html)
+    assert "Egyptian cat" in html and "EfficientNet-Lite0" in html

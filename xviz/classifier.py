@@ -1,0 +1,365 @@
+"""The Classifier: a torch model with its preprocessing, labels and device, scored in chunks.
+
+Every explanation method talks to the model through a :class:`Classifier`. Images inside
+xviz are N x 3 x H x W tensors in [0, 1] at the classifier's input size; the Classifier
+normalises them, scores them in chunks that fit memory, and leaves the user's model exactly
+as it found it.
+"""
+import contextlib
+import difflib
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import images as _images
+
+_HOOK_DICTS = (
+    "_forward_hooks",
+    "_forward_hooks_with_kwargs",
+    "_forward_hooks_always_called",
+    "_forward_pre_hooks",
+    "_forward_pre_hooks_with_kwargs",
+    "_backward_hooks",
+    "_backward_pre_hooks",
+)
+
+
+@contextlib.contextmanager
+def preserved(model, device=None):
+    """Use ``model`` in eval mode without parameter gradients, then restore it.
+
+    On exit, also after an exception, every submodule's training flag, every parameter's
+    ``requires_grad``, the device of every parameter and buffer, and the hook dictionaries
+    (so hooks added inside are gone and the user's own hooks stay) are as they were.
+
+    Examples
+    --------
+    >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2)).train()
+    >>> with preserved(net):
+    ...     net.training
+    False
+    >>> net.training
+    True
+    """
+    modules = list(model.modules())
+    training = [m.training for m in modules]
+    hooks = [{name: dict(getattr(m, name)) for name in _HOOK_DICTS if hasattr(m, name)} for m in modules]
+    params = list(model.parameters())
+    grad_flags = [p.requires_grad for p in params]
+    tensors = params + list(model.buffers())
+    devices = [t.device for t in tensors]
+    try:
+        model.eval()
+        for p in params:
+            p.requires_grad_(False)
+        if device is not None and any(d != torch.device(device) for d in devices):
+            model.to(device)
+        yield model
+    finally:
+        for m, flag, saved in zip(modules, training, hooks):
+            m.training = flag
+            for name, entries in saved.items():
+                live = getattr(m, name)
+                live.clear()  # the same dict object: RemovableHandles keep pointing at it
+                live.update(entries)
+        for p, flag in zip(params, grad_flags):
+            p.requires_grad_(flag)
+        for t, dev in zip(tensors, devices):
+            if t.device != dev:
+                t.data = t.data.to(dev)
+
+
+def default_device():
+    """CUDA when available, else CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _as_names(entry):
+    names = [entry] if isinstance(entry, str) else [str(n) for n in entry]
+    if not names or not all(names):
+        raise ValueError(f"a label must be a non-empty string or list of names, got {entry!r}")
+    return names
+
+
+class Classifier:
+    """A torch image classifier with its preprocessing, class labels and device.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps N x 3 x H x W normalised images to N x C logits.
+    mean, std : sequence of 3 floats
+        Normalisation applied to [0, 1] images: ``(x - mean) / std``. ImageNet's by default.
+    size : int or (int, int)
+        Input size; every image is resized (antialiased bilinear) to it.
+    labels : list, optional
+        One entry per class: a name, or a list of names whose first is shown and all of
+        which are accepted as a ``target``.
+    device : str or torch.device, optional
+        Where the model runs; CUDA when available, else CPU. The model is moved there for
+        the duration of each call and moved back after it.
+    chunk_size : int
+        Images per forward pass; halved and retried on CUDA out-of-memory.
+    name : str, optional
+        Shown in reports; the model's class name by default.
+
+    Examples
+    --------
+    >>> net = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 8 * 8, 2))
+    >>> clf = Classifier(net, mean=0.5, std=0.5, size=8, labels=["left", "right"])
+    >>> label, p = clf.predict(np.zeros((8, 8, 3)), top=1)[0]
+    >>> label in ("left", "right")
+    True
+    """
+
+    def __init__(self, model, *, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), size=224,
+                 labels=None, device=None, chunk_size=32, name=None):
+        if not isinstance(model, nn.Module):
+            raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        self.model = model
+        self.size = (size, size) if isinstance(size, int) else tuple(int(s) for s in size)
+        if len(self.size) != 2 or min(self.size) < 1:
+            raise ValueError(f"size must be an int or (height, width), got {size!r}")
+        self.device = torch.device(device) if device is not None else default_device()
+        self.mean = self._channel_stat(mean, "mean")
+        self.std = self._channel_stat(std, "std")
+        if torch.any(self.std <= 0):
+            raise ValueError(f"std must be positive, got {std!r}")
+        if int(chunk_size) < 1:
+            raise ValueError(f"chunk_size must be at least 1, got {chunk_size!r}")
+        self.chunk_size = int(chunk_size)
+        self._names = [_as_names(e) for e in labels] if labels is not None else None
+        self.name = name or type(model).__name__
+        self.images_scored = 0  # images passed through the model, for benchmarks
+
+    def _channel_stat(self, value, what):
+        t = torch.as_tensor(value, dtype=torch.float32).flatten()
+        if t.numel() == 1:
+            t = t.repeat(3)
+        if t.numel() != 3:
+            raise ValueError(f"{what} must be one number or three (one per channel), got {value!r}")
+        return t.view(1, 3, 1, 1).to(self.device)
+
+    def __repr__(self):
+        n = len(self._names) if self._names else "?"
+        return f"Classifier({self.name}, size={self.size}, classes={n}, device={self.device})"
+
+    # -- labels and targets -------------------------------------------------------------
+    @property
+    def labels(self):
+        """The shown name of each class, or None when the classifier has no labels."""
+        return [names[0] for names in self._names] if self._names else None
+
+    def label(self, index):
+        """The shown name of class ``index`` (``"class 7"`` without labels)."""
+        return self._names[index][0] if self._names else f"class {index}"
+
+    def _num_classes(self):
+        if self._names:
+            return len(self._names)
+        return self.logits(torch.zeros(1, 3, *self.size, device=self.device)).shape[1]
+
+    def _index_of_label(self, text):
+        wanted = text.strip().lower()
+        if not self._names:
+            raise ValueError(f"target {text!r} is a label but this classifier has no labels; give a class index")
+        found = [i for i, names in enumerate(self._names) if any(n.lower() == wanted for n in names)]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            options = ", ".join(f"{i} ({self.label(i)!r})" for i in found)
+            raise ValueError(f"label {text!r} names several classes: {options}; give the index or the shown name")
+        every = [n for names in self._names for n in names]
+        # Names containing the text first ("cat" -> "tabby cat"), then near spellings.
+        close = [n for n in every if wanted in n.lower()][:5]
+        close += [n for n in difflib.get_close_matches(text, every, n=5, cutoff=0.6) if n not in close][: 5 - len(close)]
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"unknown label {text!r}{hint} (see Classifier.labels)")
+
+    def target_index(self, target):
+        """Resolve one target given as a class index or a label to an index.
+
+        Examples
+        --------
+        >>> from xviz import zoo
+        >>> zoo.digits_cnn().target_index("7")
+        7
+        """
+        if isinstance(target, str):
+            return self._index_of_label(target)
+        if isinstance(target, (bool, np.bool_)) or not isinstance(target, (int, np.integer)):
+            raise ValueError(f"a target is a class index or a label string, got {target!r}")
+        n = self._num_classes()
+        if not 0 <= int(target) < n:
+            raise ValueError(f"target {int(target)} is out of range: the model has {n} classes (0..{n - 1})")
+        return int(target)
+
+    def targets_for(self, x, target=None):
+        """One class index per image of ``x``: top-1 where ``target`` is None, else resolved."""
+        n = x.shape[0]
+        given = list(target) if isinstance(target, (list, tuple)) else [target] * n
+        if len(given) != n:
+            raise ValueError(f"got {len(given)} targets for {n} images; give one per image or a single target")
+        top = self.logits(x).argmax(1).tolist() if None in given else given
+        return [best if t is None else self.target_index(t) for t, best in zip(given, top)]
+
+    # -- images -------------------------------------------------------------------------
+    def prepare(self, images):
+        """Load, resize and stack images: ``(N x 3 x H x W tensor in [0, 1] on the device, is_batch)``."""
+        arrays, batch = _images.load_images(images)
+        x = torch.cat([_images.resize(_images.to_tensor(a), self.size) for a in arrays])
+        return x.clamp(0, 1).to(self.device), batch
+
+    def normalize(self, x):
+        return (x - self.mean) / self.std
+
+    # -- scoring ------------------------------------------------------------------------
+    def _chunks(self, n, fn):
+        """Apply ``fn(slice)`` over 0..n in chunks; on CUDA out-of-memory halve the chunk and retry."""
+        out, start, chunk = [], 0, self.chunk_size
+        while start < n:
+            stop = min(start + chunk, n)
+            try:
+                out.append(fn(slice(start, stop)))
+            except torch.OutOfMemoryError:
+                if chunk == 1:
+                    raise
+                chunk //= 2
+                if torch.cuda.is_available():
+                    torch.cuda.empty_cache()
+                continue
+            start = stop
+        return out
+
+    def _forward(self, x):
+        out = self.model(self.normalize(x))
+        if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != x.shape[0]:
+            got = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__
+            raise ValueError(f"the model returned {got} for a batch of {x.shape[0]} images; "
+                             f"xviz expects N x num_classes logits")
+        if self._names and out.shape[1] != len(self._names):
+            raise ValueError(f"the model returned {out.shape[1]} classes but {len(self._names)} labels were given")
+        self.images_scored += x.shape[0]
+        return out
+
+    def _check_input(self, x):
+        if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 3:
+            got = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"expected an N x 3 x H x W tensor in [0, 1], got {got}; use Classifier.prepare for images")
+        return x.to(self.device)
+
+    def logits(self, x):
+        """Logits of an N x 3 x H x W tensor in [0, 1], in chunks, without gradients."""
+        x = self._check_input(x)
+        with preserved(self.model, self.device), torch.no_grad():
+            return torch.cat(self._chunks(len(x), lambda s: self._forward(x[s])))
+
+    def probs(self, x):
+        """Softmax probabilities of an N x 3 x H x W tensor in [0, 1], in chunks."""
+        return self.logits(x).softmax(1)
+
+    def scores(self, x, targets, output="prob"):
+        """Score of class ``targets[i]`` for image ``x[i]`` (or one target for all): N values."""
+        out = self.logits(x)
+        return _pick(out.softmax(1) if output == "prob" else out, targets)
+
+    def gradients(self, x, targets, output="prob"):
+        """Scores and their gradients with respect to the input, in chunks.
+
+        Each chunk runs one forward and one backward pass; images are independent, so the
+        gradient of the chunk's summed score is every image's own gradient.
+
+        Returns
+        -------
+        scores : torch.Tensor, shape (N,)
+        grads : torch.Tensor, shape N x 3 x H x W
+        """
+        return self._backward(x, targets, output, None)
+
+    def layer_gradients(self, x, targets, layer, output="logit"):
+        """Scores, the activations of ``layer`` and the scores' gradients with respect to them.
+
+        ``layer`` is a module name (see :func:`xviz.hooks.spatial_layers`) or a module.
+
+        Returns
+        -------
+        scores : torch.Tensor, shape (N,)
+        activations, grads : torch.Tensor, shape N x C x h x w (the layer's output)
+        """
+        from .hooks import find_layer
+
+        return self._backward(x, targets, output, find_layer(self, layer)[1])
+
+    def _backward(self, x, targets, output, module):
+        x = self._check_input(x).detach()
+        targets = torch.as_tensor(targets, device=self.device).expand(len(x))
+
+        def run(s):
+            xs = x[s].clone().requires_grad_(module is None)
+            captured = []
+            handle = module.register_forward_hook(_capture_into(captured)) if module is not None else None
+            try:
+                out = self._forward(xs)
+            finally:
+                if handle is not None:
+                    handle.remove()
+            sc = _pick(out.softmax(1) if output == "prob" else out, targets[s])
+            wrt = xs if module is None else captured[0]
+            (g,) = torch.autograd.grad(sc.sum(), wrt)
+            return (sc.detach(), g) if module is None else (sc.detach(), wrt.detach(), g)
+
+        with preserved(self.model, self.device), torch.enable_grad():
+            parts = self._chunks(len(x), run)
+        return tuple(torch.cat(column) for column in zip(*parts))
+
+    @contextlib.contextmanager
+    def session(self):
+        """Hold the model in eval mode on the device across many calls (restored on exit)."""
+        with preserved(self.model, self.device):
+            yield self
+
+    # -- user-facing ----------------------------------------------------------------------
+    def predict(self, images, top=5):
+        """The ``top`` classes with their probabilities.
+
+        Returns a list of ``(label, probability)`` for one image, or one such list per image
+        for a batch.
+
+        Examples
+        --------
+        >>> from xviz import zoo
+        >>> clf = zoo.efficientnet_lite0()
+        >>> clf.predict(zoo.image("chelsea"), top=1)[0][0]
+        'Egyptian cat'
+        """
+        x, batch = self.prepare(images)
+        p = self.probs(x)
+        k = min(int(top), p.shape[1])
+        values, indices = p.topk(k, dim=1)
+        rows = [[(self.label(i), float(v)) for v, i in zip(vs.tolist(), ix.tolist())]
+                for vs, ix in zip(values, indices)]
+        return rows if batch else rows[0]
+
+
+def _capture_into(store):
+    """A forward hook that keeps the module's output, made differentiable.
+
+    Parameters have ``requires_grad`` off while xviz runs, so a layer's output has no graph
+    of its own; detaching it into a leaf that requires grad lets the backward pass stop
+    there instead of running on to the input.
+    """
+    def hook(module, inputs, out):
+        if not isinstance(out, torch.Tensor):
+            raise ValueError(f"layer {type(module).__name__} returns {type(out).__name__}, not a tensor")
+        if not out.requires_grad:
+            out = out.detach().requires_grad_(True)
+        store.append(out)
+        return out
+
+    return hook
+
+
+def _pick(out, targets):
+    targets = torch.as_tensor(targets, device=out.device).expand(out.shape[0])
+    return out.gather(1, targets.view(-1, 1)).squeeze(1)

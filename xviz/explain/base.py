@@ -1,0 +1,112 @@
+"""What every heatmap method shares: one calling convention and one result type.
+
+A method is a function ``compute(clf, x, targets) -> N x h x w tensor`` (its raw map, at
+whatever resolution it works in) plus its settings; :func:`explain` does the rest: loading
+and batching the images, resolving ``target=``, scoring the full images, and turning raw
+maps into :class:`Saliency` results.
+"""
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..images import to_numpy
+
+FORMAT = "xviz.saliency/1"
+
+
+@dataclass
+class Saliency:
+    """A heatmap explanation of one image.
+
+    Attributes
+    ----------
+    method : str
+        Which method made it (``"gradcam"``, ...).
+    mask : numpy.ndarray
+        H x W in [0, 1] at the classifier's input size; 1 marks what matters most.
+    lowres : numpy.ndarray
+        The method's raw map at its own resolution (e.g. 7 x 7 for Grad-CAM), unscaled.
+    image : numpy.ndarray
+        The explained image as the classifier saw it: H x W x 3 in [0, 1].
+    target, label, score :
+        The explained class, its name, and its probability on the full image.
+    settings : dict
+        Everything needed to make it again (method parameters, model name).
+    history : dict
+        Per-iteration traces of iterative methods (empty otherwise).
+    """
+
+    method: str
+    mask: np.ndarray
+    lowres: np.ndarray
+    image: np.ndarray
+    target: int
+    label: str
+    score: float
+    settings: dict = field(default_factory=dict)
+    history: dict = field(default_factory=dict)
+
+    def __repr__(self):
+        h, w = self.mask.shape
+        return (f"Saliency(method={self.method!r}, target={self.target} ({self.label!r}, p={self.score:.3f}), "
+                f"mask {h}x{w}, lowres {'x'.join(map(str, self.lowres.shape))})")
+
+    def save(self, path):
+        """Write to ``path`` as .npz: arrays, plus the rest as JSON (no pickle).
+
+        Examples
+        --------
+        >>> import tempfile, os, xviz
+        >>> clf = xviz.zoo.digits_cnn()
+        >>> sal = xviz.gradcam(clf, xviz.zoo.image("digit-3"))
+        >>> path = os.path.join(tempfile.mkdtemp(), "sal.npz")
+        >>> sal.save(path)
+        >>> bool((Saliency.load(path).mask == sal.mask).all())
+        True
+        """
+        meta = {"format": FORMAT, "method": self.method, "target": self.target, "label": self.label,
+                "score": self.score, "settings": self.settings, "history": self.history}
+        np.savez_compressed(Path(path), mask=self.mask, lowres=self.lowres, image=self.image,
+                            meta=np.array(json.dumps(meta)))
+
+    @classmethod
+    def load(cls, path):
+        """Read a result written by :meth:`save`."""
+        with np.load(Path(path), allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            if meta.get("format") != FORMAT:
+                raise ValueError(f"'{path}' is not an xviz saliency file (format {meta.get('format')!r})")
+            arrays = {k: data[k] for k in ("mask", "lowres", "image")}
+        return cls(method=meta["method"], target=meta["target"], label=meta["label"], score=meta["score"],
+                   settings=meta["settings"], history=meta["history"], **arrays)
+
+
+def normalize_map(raw, size):
+    """Upsample N x h x w raw maps to ``size`` (bilinear) and scale each to [0, 1]."""
+    up = F.interpolate(raw[:, None].float(), size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
+    lo = up.flatten(1).min(1).values.view(-1, 1, 1)
+    hi = up.flatten(1).max(1).values.view(-1, 1, 1)
+    return torch.where(hi > lo, (up - lo) / (hi - lo).clamp_min(1e-12), torch.zeros_like(up))
+
+
+def explain(clf, images, target, compute, method, settings):
+    """Run ``compute`` on images in any accepted form and wrap its maps as results.
+
+    Returns one :class:`Saliency` for a single image, a list for a batch.
+    """
+    x, batch = clf.prepare(images)
+    with clf.session():
+        targets = clf.targets_for(x, target)
+        scores = clf.scores(x, targets).tolist()
+        raw = compute(clf, x, targets)
+    masks = normalize_map(raw, clf.size).cpu().numpy()
+    pictures = to_numpy(x)
+    settings = {"model": clf.name, **settings}
+    results = [Saliency(method=method, mask=m, lowres=r, image=p, target=t, label=clf.label(t), score=s,
+                        settings=settings)
+               for m, r, p, t, s in zip(masks, raw.detach().cpu().numpy(), pictures, targets, scores)]
+    return results if batch else results[0]

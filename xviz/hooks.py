@@ -1,0 +1,60 @@
+"""Finding a classifier's convolutional layers by name, by module, or automatically."""
+import difflib
+
+import torch
+
+from .classifier import preserved
+
+
+def spatial_layers(clf):
+    """Names of the modules whose output is a map (N x C x h x w with h, w > 1), in run order.
+
+    Found by one probing forward pass of a blank image, so it works for any architecture
+    that produces feature maps (CNNs from torchvision, timm, or your own).
+
+    Examples
+    --------
+    >>> from xviz import zoo
+    >>> spatial_layers(zoo.digits_cnn())[-1]
+    'features'
+    """
+    names = {module: name for name, module in clf.model.named_modules() if name}
+    seen = []
+
+    def record(module, inputs, out):
+        if isinstance(out, torch.Tensor) and out.ndim == 4 and min(out.shape[-2:]) > 1:
+            seen.append(names[module])
+
+    with preserved(clf.model, clf.device), torch.no_grad():
+        for module in names:
+            module.register_forward_hook(record)  # removed by preserved() on exit
+        clf.model(clf.normalize(torch.zeros(1, 3, *clf.size, device=clf.device)))
+    return list(dict.fromkeys(seen))
+
+
+def find_layer(clf, layer="auto"):
+    """Resolve ``layer`` to ``(name, module)``.
+
+    ``"auto"`` or None picks the last module whose output is a spatial map (for common CNNs,
+    the last convolutional block); a string is a name from ``model.named_modules()``; a module
+    must belong to the model. Unknown names give an error listing close and valid names.
+    """
+    named = dict(clf.model.named_modules())
+    if layer is None or layer == "auto":
+        candidates = spatial_layers(clf)
+        if not candidates:
+            raise ValueError(f"{clf.name} has no layer with spatial maps (N x C x h x w); give layer= explicitly")
+        return candidates[-1], named[candidates[-1]]
+    if isinstance(layer, torch.nn.Module):
+        for name, module in named.items():
+            if module is layer:
+                return name, module
+        raise ValueError(f"the module given as layer ({type(layer).__name__}) is not part of {clf.name}")
+    if isinstance(layer, str) and layer in named and layer:
+        return layer, named[layer]
+    valid = spatial_layers(clf)
+    close = difflib.get_close_matches(str(layer), valid, n=3)
+    hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+    shown = ", ".join(valid[-12:])
+    raise ValueError(f"no layer named {layer!r} in {clf.name}.{hint} Layers with spatial maps "
+                     f"({len(valid)}, last ones shown): {shown}")

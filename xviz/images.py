@@ -1,0 +1,211 @@
+"""Input loading, resizing and the baselines that explanations perturb towards.
+
+Every image a user hands to xviz passes through :func:`load_image`, which turns the common
+forms into one: a float32 numpy array of shape H x W x 3 with values in [0, 1].
+"""
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+ACCEPTED = (
+    "a file path, a PIL image, a numpy array (H x W, H x W x 3 or H x W x 4; uint8, bool, "
+    "or float in [0, 1]) or a torch tensor (H x W or C x H x W with C in 1, 3, 4; uint8 or "
+    "float in [0, 1])"
+)
+
+
+def _describe(image):
+    if isinstance(image, (np.ndarray, torch.Tensor)):
+        return f"a {type(image).__module__.split('.')[0]} {type(image).__name__} of shape {tuple(image.shape)} and dtype {image.dtype}"
+    text = repr(image)
+    return f"{type(image).__name__} {text[:60] + '...' if len(text) > 60 else text}"
+
+
+def _reject(image, why):
+    raise ValueError(f"cannot use {_describe(image)} as an image: {why}. Accepted: {ACCEPTED}.")
+
+
+def _read_file(path):
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"no image file at '{path}' (accepted: {ACCEPTED})")
+    try:
+        with Image.open(path) as im:
+            return _from_pil(im)
+    except (UnidentifiedImageError, OSError) as err:
+        raise ValueError(f"'{path}' is not an image file PIL can read ({err})") from err
+
+
+def _from_pil(im):
+    if im.mode in ("RGBA", "LA", "P"):
+        im = im.convert("RGBA")
+    elif im.mode != "RGB":
+        im = im.convert("RGB")
+    return _from_numpy(np.asarray(im), im)
+
+
+def _to_unit_float(array, original):
+    if array.dtype == np.uint8:
+        return array.astype(np.float32) / 255.0
+    if array.dtype == np.bool_:
+        return array.astype(np.float32)
+    if not np.issubdtype(array.dtype, np.floating):
+        _reject(original, f"integer images must be uint8, got {array.dtype}")
+    if not np.all(np.isfinite(array)):
+        _reject(original, "it contains NaN or infinite values")
+    lo, hi = float(array.min()), float(array.max())
+    if lo < 0.0 or hi > 1.0:
+        _reject(original, f"float values must lie in [0, 1] but range over [{lo:.3g}, {hi:.3g}] "
+                          "(divide 8-bit values by 255)")
+    return array.astype(np.float32)
+
+
+def _from_numpy(array, original):
+    """H x W, H x W x 1, H x W x 3 or H x W x 4 -> H x W x 3 float32 in [0, 1]."""
+    if array.size == 0:
+        _reject(original, "it is empty")
+    if array.ndim == 3 and array.shape[-1] == 1:
+        array = array[..., 0]
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=-1)
+    if array.ndim != 3 or array.shape[-1] not in (3, 4):
+        _reject(original, f"expected H x W, H x W x 3 or H x W x 4, got {array.ndim} dimensions {tuple(array.shape)}")
+    if min(array.shape[:2]) < 2:
+        _reject(original, "it must be at least 2 x 2 pixels")
+    rgb = _to_unit_float(array, original)
+    if rgb.shape[-1] == 4:
+        # Composite over white: a transparent background then looks as it does in a viewer.
+        alpha = rgb[..., 3:]
+        rgb = rgb[..., :3] * alpha + (1.0 - alpha)
+    return np.ascontiguousarray(rgb)
+
+
+def _from_tensor(tensor):
+    t = tensor.detach().cpu()
+    if t.ndim == 3 and t.shape[0] in (1, 3, 4):
+        t = t.permute(1, 2, 0)
+    elif t.ndim != 2:
+        _reject(tensor, "tensors must be H x W or C x H x W with C in 1, 3, 4")
+    return _from_numpy(t.numpy(), tensor)
+
+
+def load_image(image):
+    """Turn one image in any accepted form into an H x W x 3 float32 array in [0, 1].
+
+    Grayscale becomes three channels; RGBA is composited over white.
+
+    Parameters
+    ----------
+    image : str, pathlib.Path, PIL.Image.Image, numpy.ndarray or torch.Tensor
+        Numpy arrays are H x W, H x W x 3 or H x W x 4 (uint8, bool or float in [0, 1]);
+        tensors are H x W or C x H x W.
+
+    Returns
+    -------
+    numpy.ndarray
+        H x W x 3, float32, values in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        For anything else, naming what was given and what is accepted.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> load_image(np.zeros((4, 5), dtype=np.uint8)).shape
+    (4, 5, 3)
+    """
+    if isinstance(image, (str, Path)):
+        return _read_file(image)
+    if isinstance(image, torch.Tensor):
+        return _from_tensor(image)
+    if isinstance(image, np.ndarray):
+        return _from_numpy(image, image)
+    if type(image).__module__.startswith("PIL."):
+        return _from_pil(image)
+    _reject(image, "unsupported type")
+
+
+def is_batch(images):
+    """True for a list or tuple of images, a 4-D numpy array (N x H x W x C) or a 4-D tensor (N x C x H x W)."""
+    if isinstance(images, (list, tuple)):
+        return True
+    return isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 4
+
+
+def load_images(images):
+    """Load a single image or a batch; return ``(list of H x W x 3 arrays, is_batch)``."""
+    if not is_batch(images):
+        return [load_image(images)], False
+    if len(images) == 0:
+        raise ValueError(f"got an empty batch of images; give at least one image ({ACCEPTED})")
+    return [load_image(im) for im in images], True
+
+
+def to_tensor(array):
+    """H x W x 3 numpy array -> 1 x 3 x H x W float tensor."""
+    return torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)[None].float()
+
+
+def to_numpy(x):
+    """N x 3 x H x W (or 3 x H x W) tensor -> N x H x W x 3 (or H x W x 3) float32 array."""
+    x = x.detach().cpu().float()
+    return (x.permute(0, 2, 3, 1) if x.ndim == 4 else x.permute(1, 2, 0)).numpy()
+
+
+def resize(x, size):
+    """Resize an N x C x H x W tensor to ``size`` (h, w) with antialiased bilinear interpolation."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
+
+
+def _gaussian_kernel(ksize, sigma, device):
+    r = torch.arange(ksize, dtype=torch.float32, device=device) - (ksize - 1) / 2
+    k = torch.exp(-(r**2) / (2 * sigma**2))
+    return k / k.sum()
+
+
+def blur(x, ksize=51, sigma=50.0):
+    """Gaussian blur of an N x C x H x W tensor, separable, with mirrored borders.
+
+    The default (51 x 51, sigma 50) is the I-GOS baseline. The kernel shrinks to fit images
+    smaller than it, so tiny inputs (the digits) still get a valid blur.
+
+    Examples
+    --------
+    >>> x = torch.rand(1, 3, 16, 16)
+    >>> blur(x).shape
+    torch.Size([1, 3, 16, 16])
+    """
+    n, c, h, w = x.shape
+    ksize = min(ksize, 2 * min(h, w) - 1)
+    ksize -= 1 - ksize % 2  # odd
+    pad = ksize // 2
+    k = _gaussian_kernel(ksize, sigma, x.device).to(x.dtype)
+    y = F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    y = F.conv2d(y, k.view(1, 1, 1, -1).expand(c, 1, 1, ksize), groups=c)
+    return F.conv2d(y, k.view(1, 1, -1, 1).expand(c, 1, ksize, 1), groups=c)
+
+
+BASELINES = ("blur", "black")
+
+
+def baseline(x, kind="blur"):
+    """The image an explanation perturbs towards: ``"blur"``, ``"black"``, a number, or a tensor like ``x``."""
+    if isinstance(kind, torch.Tensor):
+        if kind.shape[-3:] != x.shape[-3:]:
+            raise ValueError(f"a baseline tensor must have shape {tuple(x.shape[-3:])}, got {tuple(kind.shape)}")
+        return kind.to(x.device, x.dtype).expand_as(x)
+    if isinstance(kind, (int, float)):
+        return torch.full_like(x, float(kind))
+    if kind == "blur":
+        return blur(x)
+    if kind == "black":
+        return torch.zeros_like(x)
+    raise ValueError(f"unknown baseline {kind!r}; accepted: {', '.join(map(repr, BASELINES))}, a number in [0, 1] or a tensor")

@@ -1,0 +1,76 @@
+"""Standalone HTML reports: one file, BokehJS inline, opens in a browser with no kernel or network."""
+import html
+from pathlib import Path
+
+from bokeh.embed import file_html
+from bokeh.layouts import column, row
+from bokeh.models import Div
+from bokeh.resources import INLINE
+
+from . import plots
+
+METHOD_NOTES = {
+    "gradcam": "Grad-CAM: the last convolutional maps weighted by the mean gradient of the class score.",
+}
+
+
+def to_html(layout, title):
+    """Render a bokeh layout to one standalone HTML string with BokehJS inline."""
+    return file_html(layout, resources=INLINE, title=title)
+
+
+def write_html(layout, title, path):
+    """Write :func:`to_html` to ``path``; returns the path as a :class:`pathlib.Path`."""
+    path = Path(path)
+    path.write_text(to_html(layout, title), encoding="utf-8")
+    return path
+
+
+def _heatmap_panel(sal, width):
+    fig = plots.image_figure(sal.image, title=f"{sal.method}: {sal.label}", width=width)
+    plots.add_heatmap(fig, sal.mask)
+    note = METHOD_NOTES.get(sal.method, sal.method)
+    return column(fig, Div(text=f"<small>{html.escape(note)}</small>", width=width))
+
+
+def report_layout(clf, image, predictions, results, width=300):
+    """The report as a bokeh layout: the photo, the top classes, and one panel per heatmap."""
+    label, p = predictions[0]
+    header = Div(text=f"<h2>xviz report</h2><p>Model: <b>{html.escape(clf.name)}</b>. "
+                      f"Prediction: <b>{html.escape(label)}</b> ({p:.1%}).</p>", width=3 * width)
+    photo = plots.image_figure(image, title="input", width=width)
+    bars = plots.top_classes_figure(predictions, title=f"top {len(predictions)} classes", width=width)
+    return column(header, row(photo, bars), row(*[_heatmap_panel(s, width) for s in results]))
+
+
+def report(clf, image, results, path, top=5):
+    """Write a standalone HTML report for ``image``: photo, top classes and heatmaps.
+
+    Parameters
+    ----------
+    clf : xviz.Classifier
+    image : any accepted image
+    results : list of Saliency
+        Heatmaps of this image (e.g. ``[xviz.gradcam(clf, image)]``).
+    path : str or pathlib.Path
+        Where to write the file.
+    top : int
+        How many classes to list.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Examples
+    --------
+    >>> import tempfile, os, xviz
+    >>> clf = xviz.zoo.digits_cnn()
+    >>> img = xviz.zoo.image("digit-5")
+    >>> out = xviz.report(clf, img, [xviz.gradcam(clf, img)], os.path.join(tempfile.mkdtemp(), "r.html"))
+    >>> out.read_text().count("<html")
+    1
+    """
+    x, _ = clf.prepare(image)
+    shown = results[0].image if results else x[0].permute(1, 2, 0).cpu().numpy()
+    layout = report_layout(clf, shown, clf.predict(image, top=top), results)
+    return write_html(layout, f"xviz report: {clf.name}", path)
