@@ -1,5 +1,6 @@
 """The standalone HTML report and the `xviz` command."""
 import base64
+import gzip
 import json
 import subprocess
 import sys
@@ -42,6 +43,7 @@ def embedded_arrays(doc):
         if isinstance(node, dict):
             if node.get("type") == "ndarray" and isinstance(node.get("array"), dict):
                 raw = base64.b64decode(node["array"]["data"])
+                raw = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw  # bokeh gzips big arrays
                 found.append(np.frombuffer(raw, dtype=node["dtype"]).reshape(node["shape"]))
             for v in node.values():
                 walk(v)
@@ -58,7 +60,7 @@ def assert_standalone(html):
     remote = [(tag, a) for tag, a in parsed.tags for key in ("src", "href")
               if str(a.get(key, "")).startswith(("http:", "https:", "//"))]
     assert not remote, f"remote resources: {remote}"
-    assert [t for t, _ in parsed.tags].count("html") == 1
+    assert html.startswith("<!DOCTYPE html>") and [t for t, _ in parsed.tags].count("html") == 1
     return parsed
 
 
@@ -73,7 +75,7 @@ def digit_report(digits_clf, tmp_path):
 def test_report_is_standalone_html_holding_image_and_labels(digit_report):
     html, sal = digit_report
     parsed = assert_standalone(html)
-    assert any("Bokeh" in s or "bokeh" in s for s in [html[:200000]])
+    assert "Bokeh.embed.embed_items" in html, "BokehJS must be inline"
     doc = json.loads(parsed.json_scripts[0])
     arrays = embedded_arrays(doc)
     assert any(a.shape == sal.image.shape[:2] and np.array_equal(a, plots.to_rgba(sal.image)) for a in arrays), \

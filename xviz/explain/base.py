@@ -6,6 +6,7 @@ and batching the images, resolving ``target=``, scoring the full images, and tur
 maps into :class:`Saliency` results.
 """
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,10 @@ class Saliency:
         Everything needed to make it again (method parameters, model name).
     history : dict
         Per-iteration traces of iterative methods (empty otherwise).
+    passes : int
+        Images passed through the model to make it (for the whole batch it came in).
+    seconds : float
+        Wall time to make it (for the whole batch it came in).
     """
 
     method: str
@@ -49,6 +54,8 @@ class Saliency:
     score: float
     settings: dict = field(default_factory=dict)
     history: dict = field(default_factory=dict)
+    passes: int = 0
+    seconds: float = 0.0
 
     def __repr__(self):
         h, w = self.mask.shape
@@ -69,7 +76,8 @@ class Saliency:
         True
         """
         meta = {"format": FORMAT, "method": self.method, "target": self.target, "label": self.label,
-                "score": self.score, "settings": self.settings, "history": self.history}
+                "score": self.score, "settings": self.settings, "history": self.history,
+                "passes": self.passes, "seconds": self.seconds}
         np.savez_compressed(Path(path), mask=self.mask, lowres=self.lowres, image=self.image,
                             meta=np.array(json.dumps(meta)))
 
@@ -82,7 +90,8 @@ class Saliency:
                 raise ValueError(f"'{path}' is not an xviz saliency file (format {meta.get('format')!r})")
             arrays = {k: data[k] for k in ("mask", "lowres", "image")}
         return cls(method=meta["method"], target=meta["target"], label=meta["label"], score=meta["score"],
-                   settings=meta["settings"], history=meta["history"], **arrays)
+                   settings=meta["settings"], history=meta["history"], passes=meta.get("passes", 0),
+                   seconds=meta.get("seconds", 0.0), **arrays)
 
 
 def normalize_map(raw, size):
@@ -93,20 +102,38 @@ def normalize_map(raw, size):
     return torch.where(hi > lo, (up - lo) / (hi - lo).clamp_min(1e-12), torch.zeros_like(up))
 
 
+def progress(iterable, total=None, desc=None, enabled=True):
+    """A tqdm.auto progress bar (a notebook widget in Jupyter, text in a shell), or none."""
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, leave=False)
+
+
 def explain(clf, images, target, compute, method, settings):
     """Run ``compute`` on images in any accepted form and wrap its maps as results.
+
+    ``compute(clf, x, targets)`` returns the raw maps (N x h x w), or a pair
+    ``(raw, heat)`` when the raw map is signed or otherwise not a heat: ``heat`` (N x h' x w',
+    high = important) is what becomes the [0, 1] mask, ``raw`` is kept as ``lowres``; it may
+    also return ``(raw, heat, history)`` with one dict of per-iteration traces per image.
 
     Returns one :class:`Saliency` for a single image, a list for a batch.
     """
     x, batch = clf.prepare(images)
+    start, passes = time.perf_counter(), clf.images_scored
     with clf.session():
         targets = clf.targets_for(x, target)
         scores = clf.scores(x, targets).tolist()
-        raw = compute(clf, x, targets)
-    masks = normalize_map(raw, clf.size).cpu().numpy()
+        out = compute(clf, x, targets)
+    raw, heat, histories = (out, out, None) if isinstance(out, torch.Tensor) else (tuple(out) + (None,))[:3]
+    masks = normalize_map(heat, clf.size).cpu().numpy()
     pictures = to_numpy(x)
     settings = {"model": clf.name, **settings}
+    histories = histories or [{} for _ in targets]
+    spent = {"passes": clf.images_scored - passes, "seconds": time.perf_counter() - start}
     results = [Saliency(method=method, mask=m, lowres=r, image=p, target=t, label=clf.label(t), score=s,
-                        settings=settings)
-               for m, r, p, t, s in zip(masks, raw.detach().cpu().numpy(), pictures, targets, scores)]
+                        settings=settings, history=h, **spent)
+               for m, r, p, t, s, h in zip(masks, raw.detach().cpu().numpy(), pictures, targets, scores, histories)]
     return results if batch else results[0]

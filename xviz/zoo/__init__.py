@@ -67,7 +67,7 @@ def digits_cnn(device=None, chunk_size=256):
     >>> zoo.digits_cnn().predict(zoo.image("digit-3"), top=1)[0][0]
     '3'
     """
-    from .digits import DIGITS_LABELS, DIGITS_MEAN, DIGITS_SIZE, DIGITS_STD, build_digits_cnn
+    from .digits_model import DIGITS_LABELS, DIGITS_MEAN, DIGITS_SIZE, DIGITS_STD, build_digits_cnn
 
     return Classifier(build_digits_cnn(), mean=DIGITS_MEAN, std=DIGITS_STD, size=DIGITS_SIZE,
                       labels=DIGITS_LABELS, device=device, chunk_size=chunk_size, name="digits CNN")
@@ -136,7 +136,7 @@ def digits(split="train"):
     >>> data.images.shape[1:], len(data.classes)
     ((8, 8), 10)
     """
-    from .digits import DIGITS_LABELS, load_digits_arrays
+    from .digits_model import DIGITS_LABELS, load_digits_arrays
 
     images, labels = load_digits_arrays(split)
     return ImageSet(images, labels, list(DIGITS_LABELS))

@@ -1,0 +1,95 @@
+"""Write the notebooks in notebooks/ from the cell lists below (outputs are made by running them).
+
+The notebooks are the source of truth once written; this script only saves typing JSON by hand.
+Run: python scripts/make_notebooks.py  then  pytest --nbval notebooks/ --nbval-sanitize-with notebooks/sanitize.cfg
+"""
+import sys
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+HERE = Path(__file__).resolve().parents[1] / "notebooks"
+
+QUICKSTART = [
+    ("md", """# xviz quickstart
+
+In five minutes: load a real ImageNet classifier that ships with xviz, ask it about a photo,
+see **where** it looked, and save a report you can send to anyone.
+
+Everything here runs offline on a CPU."""),
+    ("code", """import xviz
+
+clf = xviz.zoo.efficientnet_lite0()   # EfficientNet-Lite0 with ImageNet weights
+clf"""),
+    ("md", """## 1. Predict
+
+`xviz.zoo.image` gives the photos that ship with scikit-image. Any image works: a file path,
+a PIL image, a numpy array or a torch tensor."""),
+    ("code", """img = xviz.zoo.image("chelsea")
+for label, p in clf.predict(img, top=5):
+    print(f"{label:15s} {p:.2f}")"""),
+    ("md", """## 2. The first heatmap: Grad-CAM
+
+Grad-CAM weights the last convolutional feature maps by how much the class score grows with
+them. `target=None` explains the top-1 class; give a label or an index to ask about another
+class."""),
+    ("code", """sal = xviz.gradcam(clf, img)
+print(sal.label, round(sal.score, 2), sal.mask.shape, sal.lowres.shape)"""),
+    ("code", """from PIL import Image
+from xviz.plots import blend
+
+Image.fromarray((blend(sal.image, sal.mask) * 255).astype("uint8"))"""),
+    ("md", """Where does the model look for *tabby* instead? The heatmaps of two classes can differ."""),
+    ("code", """tabby = xviz.gradcam(clf, img, target="tabby cat")
+print(tabby.label, round(tabby.score, 2))
+Image.fromarray((blend(tabby.image, tabby.mask) * 255).astype("uint8"))"""),
+    ("md", """## 3. A report to share
+
+One HTML file, with the plotting library inline: it opens in any browser, without Python
+and without a network."""),
+    ("code", """path = xviz.report(clf, img, [sal, tabby], "quickstart_report.html")
+print(path.name, path.stat().st_size > 100_000)"""),
+    ("md", """## 4. Your own model
+
+Any `torch.nn.Module` that maps N x 3 x H x W images to logits works: tell xviz how to
+preprocess for it and, optionally, the class names. Here the "own model" is the small digits
+network that ships with xviz, built as plain torch."""),
+    ("code", """from xviz.zoo.digits_model import build_digits_cnn
+
+my_model = build_digits_cnn()   # stands in for your torch model
+mine = xviz.Classifier(my_model, mean=0.5, std=0.5, size=32, labels=[str(d) for d in range(10)])
+digit = xviz.zoo.image("digit-7")
+print([(label, round(p, 2)) for label, p in mine.predict(digit, top=1)])
+print(xviz.gradcam(mine, digit).mask.shape)"""),
+    ("md", """xviz never changes your model for good: its training mode, `requires_grad` flags and
+hooks are restored after every call."""),
+    ("code", """my_model.train()                 # say your model was in training mode
+xviz.gradcam(mine, digit)
+print("training:", my_model.training, "| requires_grad:", all(p.requires_grad for p in my_model.parameters()))"""),
+]
+
+
+def build(cells):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_markdown_cell(src) if kind == "md" else nbformat.v4.new_code_cell(src)
+                for kind, src in cells]
+    return nb
+
+
+def write(name, cells):
+    nb = build(cells)
+    NotebookClient(nb, timeout=600, resources={"metadata": {"path": str(HERE)}}).execute()
+    for cell in nb.cells:  # keep text outputs only: nbval does not compare images, and they are big
+        for out in cell.get("outputs", []):
+            out.get("data", {}).pop("image/png", None)
+    nbformat.write(nb, HERE / name)
+    print("wrote", HERE / name)
+
+
+if __name__ == "__main__":
+    wanted = sys.argv[1:]
+    for name, cells in {"01_quickstart.ipynb": QUICKSTART}.items():
+        if not wanted or name in wanted:
+            write(name, cells)
