@@ -215,21 +215,35 @@ class Classifier:
         return (x - self.mean) / self.std
 
     # -- scoring ------------------------------------------------------------------------
-    def _chunks(self, n, fn):
-        """Apply ``fn(slice)`` over 0..n in chunks; on CUDA out-of-memory halve the chunk and retry."""
+    def _chunks(self, n, fn, progress=False):
+        """Apply ``fn(slice)`` over 0..n in chunks; on CUDA out-of-memory halve the chunk and retry.
+
+        ``progress`` (a description string, or True) shows a tqdm.auto bar over the images.
+        """
+        bar = None
+        if progress and n > self.chunk_size:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=n, desc=progress if isinstance(progress, str) else self.name, leave=False, unit="img")
         out, start, chunk = [], 0, self.chunk_size
-        while start < n:
-            stop = min(start + chunk, n)
-            try:
-                out.append(fn(slice(start, stop)))
-            except torch.OutOfMemoryError:
-                if chunk == 1:
-                    raise
-                chunk //= 2
-                if torch.cuda.is_available():
-                    torch.cuda.empty_cache()
-                continue
-            start = stop
+        try:
+            while start < n:
+                stop = min(start + chunk, n)
+                try:
+                    out.append(fn(slice(start, stop)))
+                except torch.OutOfMemoryError:
+                    if chunk == 1:
+                        raise
+                    chunk //= 2
+                    if torch.cuda.is_available():
+                        torch.cuda.empty_cache()
+                    continue
+                if bar is not None:
+                    bar.update(stop - start)
+                start = stop
+        finally:
+            if bar is not None:
+                bar.close()
         return out
 
     def _forward(self, x):
@@ -249,22 +263,28 @@ class Classifier:
             raise ValueError(f"expected an N x 3 x H x W tensor in [0, 1], got {got}; use Classifier.prepare for images")
         return x.to(self.device)
 
-    def logits(self, x):
-        """Logits of an N x 3 x H x W tensor in [0, 1], in chunks, without gradients."""
+    def logits(self, x, progress=False):
+        """Logits of an N x 3 x H x W tensor in [0, 1], in chunks, without gradients.
+
+        ``progress``: a description (or True) to show a progress bar over the chunks.
+        """
         x = self._check_input(x)
         with preserved(self.model, self.device), torch.no_grad():
-            return torch.cat(self._chunks(len(x), lambda s: self._forward(x[s])))
+            return torch.cat(self._chunks(len(x), lambda s: self._forward(x[s]), progress))
 
-    def probs(self, x):
+    def probs(self, x, progress=False):
         """Softmax probabilities of an N x 3 x H x W tensor in [0, 1], in chunks."""
-        return self.logits(x).softmax(1)
+        return self.logits(x, progress).softmax(1)
 
-    def scores(self, x, targets, output="prob"):
-        """Score of class ``targets[i]`` for image ``x[i]`` (or one target for all): N values."""
-        out = self.logits(x)
+    def scores(self, x, targets, output="prob", progress=False):
+        """Score of class ``targets[i]`` for image ``x[i]`` (or one target for all): N values.
+
+        ``output`` is ``"prob"`` (softmax probability) or ``"logit"``.
+        """
+        out = self.logits(x, progress)
         return _pick(out.softmax(1) if output == "prob" else out, targets)
 
-    def gradients(self, x, targets, output="prob"):
+    def gradients(self, x, targets, output="prob", progress=False):
         """Scores and their gradients with respect to the input, in chunks.
 
         Each chunk runs one forward and one backward pass; images are independent, so the
@@ -275,7 +295,7 @@ class Classifier:
         scores : torch.Tensor, shape (N,)
         grads : torch.Tensor, shape N x 3 x H x W
         """
-        return self._backward(x, targets, output, None)
+        return self._backward(x, targets, output, None, progress)
 
     def layer_gradients(self, x, targets, layer, output="logit"):
         """Scores, the activations of ``layer`` and the scores' gradients with respect to them.
@@ -291,7 +311,7 @@ class Classifier:
 
         return self._backward(x, targets, output, find_layer(self, layer)[1])
 
-    def _backward(self, x, targets, output, module):
+    def _backward(self, x, targets, output, module, progress=False):
         x = self._check_input(x).detach()
         targets = torch.as_tensor(targets, device=self.device).expand(len(x))
 
@@ -310,7 +330,7 @@ class Classifier:
             return (sc.detach(), g) if module is None else (sc.detach(), wrt.detach(), g)
 
         with preserved(self.model, self.device), torch.enable_grad():
-            parts = self._chunks(len(x), run)
+            parts = self._chunks(len(x), run, progress)
         return tuple(torch.cat(column) for column in zip(*parts))
 
     @contextlib.contextmanager

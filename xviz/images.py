@@ -165,6 +165,17 @@ def resize(x, size):
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
 
 
+def upsample_mask(mask, size):
+    """Upsample N x 1 x h x w masks to ``size`` bilinearly, as I-GOS does (align_corners=True).
+
+    The one upsampling that both the optimised masks and the deletion/insertion metric use,
+    so a mask is evaluated exactly as it was optimised.
+    """
+    if tuple(mask.shape[-2:]) == tuple(size):
+        return mask
+    return F.interpolate(mask, size=tuple(size), mode="bilinear", align_corners=True)
+
+
 def _gaussian_kernel(ksize, sigma, device):
     r = torch.arange(ksize, dtype=torch.float32, device=device) - (ksize - 1) / 2
     k = torch.exp(-(r**2) / (2 * sigma**2))
