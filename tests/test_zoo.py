@@ -28,10 +28,20 @@ def test_efficientnet_lite0_batch_matches_single(effnet):
 def test_efficientnet_lite0_architecture_loads_strictly():
     from xviz.zoo.efficientnet import build_efficientnet_lite0
 
-    model = build_efficientnet_lite0()
+    model = build_efficientnet_lite0(fold_bn=False)
     n = sum(p.numel() for p in model.parameters())
     assert 4.6e6 < n < 4.7e6  # 4.65 M parameters, as the state dict holds
     assert not model.training
+
+
+def test_folding_batchnorm_keeps_the_outputs():
+    from xviz.zoo.efficientnet import build_efficientnet_lite0
+
+    plain, folded = build_efficientnet_lite0(fold_bn=False), build_efficientnet_lite0()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules())
+    x = torch.rand(2, 3, 224, 224) * 2 - 1
+    with torch.no_grad():
+        assert torch.allclose(plain(x), folded(x), atol=1e-4)
 
 
 def test_imagenet_labels():

@@ -5,11 +5,12 @@
 >>> clf.predict(xviz.zoo.image("chelsea"), top=1)[0][0]
 'Egyptian cat'
 """
-from . import images, zoo
+from . import images, metrics, zoo
 from .classifier import Classifier, preserved
-from .explain import Saliency, gradcam
+from .explain import Saliency, gradcam, igos, igos_pp, integrated_gradients, rise
 from .report import report
 
 __version__ = "0.1.0"
 
-__all__ = ["Classifier", "Saliency", "gradcam", "images", "preserved", "report", "zoo", "__version__"]
+__all__ = ["Classifier", "Saliency", "gradcam", "igos", "igos_pp", "images", "integrated_gradients", "metrics",
+           "preserved", "report", "rise", "zoo", "__version__"]

@@ -132,6 +132,7 @@ class Classifier:
         self._names = [_as_names(e) for e in labels] if labels is not None else None
         self.name = name or type(model).__name__
         self.images_scored = 0  # images passed through the model, for benchmarks
+        self.images_backpropagated = 0  # of those, the ones with a backward pass too
 
     def _channel_stat(self, value, what):
         t = torch.as_tensor(value, dtype=torch.float32).flatten()
@@ -327,6 +328,7 @@ class Classifier:
             sc = _pick(out.softmax(1) if output == "prob" else out, targets[s])
             wrt = xs if module is None else captured[0]
             (g,) = torch.autograd.grad(sc.sum(), wrt)
+            self.images_backpropagated += len(xs)
             return (sc.detach(), g) if module is None else (sc.detach(), wrt.detach(), g)
 
         with preserved(self.model, self.device), torch.enable_grad():

@@ -1,10 +1,14 @@
 """Explanation methods: each a small file on the shared pieces of :mod:`xviz.explain.base`."""
 from .base import Saliency, explain
 from .cam import gradcam
+from .ig import integrated_gradients
+from .igos import igos, igos_pp
+from .rise import rise
 
 # Heatmap methods by name, for the command line and reports.
-METHODS = {"gradcam": gradcam}
+METHODS = {"gradcam": gradcam, "ig": integrated_gradients, "rise": rise, "igos": igos, "igos++": igos_pp}
 # The most faithful heatmap method available; the default of `xviz explain` and `xviz demo`.
 BEST_METHOD = "gradcam"
 
-__all__ = ["BEST_METHOD", "METHODS", "Saliency", "explain", "gradcam"]
+__all__ = ["BEST_METHOD", "METHODS", "Saliency", "explain", "gradcam", "igos", "igos_pp", "integrated_gradients",
+           "rise"]

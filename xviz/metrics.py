@@ -1,0 +1,451 @@
+"""How faithful is a heatmap? Deletion and insertion curves, and the pointing game.
+
+Deletion and insertion follow RISE and the I-GOS papers: rank the cells of a low-resolution
+grid by the mask's importance, switch ``max(1, cells // 50)`` cells per step (about 50
+steps), upsample the binary grid mask bilinearly (as I-GOS upsamples its own masks), and
+score the explained class after each step. Deletion moves from the image towards the
+baseline, insertion from the baseline towards the image; the AUC is the mean score over
+the points. A faithful heatmap gives a low deletion AUC and a high insertion AUC.
+
+All the points of all the images are scored in one batched :meth:`Classifier.scores` call.
+
+Examples
+--------
+>>> import xviz
+>>> from xviz import metrics
+>>> clf = xviz.zoo.digits_cnn()
+>>> sal = xviz.gradcam(clf, xviz.zoo.image("digit-3"))
+>>> dele, ins = metrics.curves(clf, sal)
+>>> bool(dele.auc < ins.auc)
+True
+"""
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import images
+from .explain.base import Saliency
+
+KINDS = ("deletion", "insertion")
+STEPS = 50  # about this many steps per curve, as in RISE and I-GOS
+
+
+@dataclass
+class Curve:
+    """A deletion or insertion curve of one explanation.
+
+    Attributes
+    ----------
+    kind : str
+        ``"deletion"`` or ``"insertion"``.
+    fractions : numpy.ndarray
+        Fraction of grid cells switched at each point, from 0 to 1.
+    scores : numpy.ndarray
+        Probability of the target class at each point.
+    auc : float
+        Mean of ``scores``: lower is better for deletion, higher for insertion.
+    target, label :
+        The scored class and its name.
+    method : str
+        The explained result's method (``""`` for a plain mask).
+    grid : tuple
+        ``(gh, gw)``, the grid the mask was ranked on.
+    step : int
+        Cells switched per step (the last step may be shorter).
+    baseline : str
+        What the switched cells become (deletion) or start from (insertion): ``"blur"`` or ``"black"``.
+    order : numpy.ndarray
+        Cell indices (row-major in the grid), most important first.
+
+    Examples
+    --------
+    >>> import json, xviz
+    >>> clf = xviz.zoo.digits_cnn()
+    >>> curve = deletion(clf, xviz.gradcam(clf, xviz.zoo.image("digit-3")), grid=8)
+    >>> len(curve.scores), curve.step, float(curve.fractions[-1])
+    (65, 1, 1.0)
+    >>> Curve.from_dict(json.loads(json.dumps(curve.to_dict()))).auc == curve.auc
+    True
+    """
+
+    kind: str
+    fractions: np.ndarray
+    scores: np.ndarray
+    auc: float
+    target: int
+    label: str
+    method: str
+    grid: tuple
+    step: int
+    baseline: str
+    order: np.ndarray
+
+    def __repr__(self):
+        return (f"Curve({self.kind}, auc={self.auc:.3f}, target={self.target} ({self.label!r}), "
+                f"method={self.method!r}, grid={self.grid[0]}x{self.grid[1]}, {len(self.scores)} points, "
+                f"baseline={self.baseline!r})")
+
+    def to_dict(self):
+        """The curve as plain JSON-safe data (lists, no numpy)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out.update(fractions=self.fractions.tolist(), scores=self.scores.tolist(), order=self.order.tolist(),
+                   grid=[int(g) for g in self.grid], auc=float(self.auc), target=int(self.target),
+                   step=int(self.step))
+        return out
+
+    @classmethod
+    def from_dict(cls, d):
+        """Rebuild a curve from :meth:`to_dict`'s output."""
+        return cls(**{**d, "fractions": np.asarray(d["fractions"], dtype=np.float64),
+                      "scores": np.asarray(d["scores"], dtype=np.float64),
+                      "order": np.asarray(d["order"], dtype=np.int64), "grid": tuple(d["grid"])})
+
+
+# -- ranking and step masks -------------------------------------------------------------
+def _as_mask(mask):
+    if isinstance(mask, Saliency):
+        mask = mask.mask
+    if isinstance(mask, torch.Tensor):
+        mask = mask.detach().cpu().numpy()
+    m = np.asarray(mask, dtype=np.float64)
+    if m.ndim != 2:
+        raise ValueError(f"a mask must be 2-D (H x W), got shape {m.shape}")
+    if not np.all(np.isfinite(m)):
+        raise ValueError("the mask contains NaN or infinite values")
+    return m
+
+
+def _pair(value, what):
+    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
+        raise ValueError(f"{what} must be an int or (height, width), got {value!r}")
+    return int(pair[0]), int(pair[1])
+
+
+def _grid(grid, size):
+    """Check ``grid`` against an image (or mask) of ``size``; return ``(gh, gw)``."""
+    gh, gw = _pair(grid, "grid")
+    h, w = size
+    if not (1 <= gh <= h and 1 <= gw <= w):
+        raise ValueError(f"grid must be at least 1 x 1 and at most the image's {h} x {w}, got {grid!r}")
+    return gh, gw
+
+
+def ranking(mask, grid=28):
+    """Grid cells ordered from most to least important.
+
+    The mask is pooled to the grid by area averaging; ties keep row-major order.
+
+    Parameters
+    ----------
+    mask : numpy.ndarray or Saliency
+        H x W importance (high = important), or already gh x gw.
+    grid : int or (int, int)
+        Cells per side, or ``(gh, gw)``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``gh * gw`` cell indices, row-major in the grid.
+
+    Examples
+    --------
+    >>> ranking(np.array([[0, 2], [1, 2]]), grid=2)
+    array([1, 3, 2, 0])
+    >>> import xviz
+    >>> clf = xviz.zoo.digits_cnn()
+    >>> ranking(xviz.gradcam(clf, xviz.zoo.image("digit-3")), grid=8).shape
+    (64,)
+    """
+    m = _as_mask(mask)
+    gh, gw = _grid(grid, m.shape)
+    pooled = F.adaptive_avg_pool2d(torch.from_numpy(m)[None, None], (gh, gw)).flatten().numpy()
+    return np.argsort(-pooled, kind="stable")
+
+
+def _switched(order, counts, grid, size, device=None):
+    """N x 1 x H x W: for each count, the first ``count`` cells of ``order`` at 1, upsampled."""
+    gh, gw = _pair(grid, "grid")
+    cells = gh * gw
+    order = torch.as_tensor(np.asarray(order), dtype=torch.long, device=device)
+    if order.shape != (cells,) or not torch.equal(order.sort().values, torch.arange(cells, device=device)):
+        raise ValueError(f"order must list each of the grid's {cells} cells once, got {tuple(order.shape)} entries")
+    counts = torch.as_tensor(np.asarray(counts), dtype=torch.long, device=device).view(-1)
+    if counts.min() < 0 or counts.max() > cells:
+        raise ValueError(f"switched must lie between 0 and the grid's {cells} cells, got {counts.tolist()}")
+    rank = torch.empty_like(order)
+    rank[order] = torch.arange(cells, device=device)
+    on = (rank[None] < counts[:, None]).float().view(-1, 1, gh, gw)
+    return images.upsample_mask(on, _pair(size, "size"))
+
+
+def cell_mask(order, switched, grid, size):
+    """The mask of one step: the first ``switched`` cells of ``order`` at 1, upsampled to ``size``.
+
+    Parameters
+    ----------
+    order : numpy.ndarray
+        Cell indices, most important first (see :func:`ranking`).
+    switched : int
+        How many cells are switched.
+    grid : int or (int, int)
+        The grid ``order`` refers to.
+    size : int or (int, int)
+        Output height and width.
+
+    Returns
+    -------
+    torch.Tensor
+        1 x 1 x H x W in [0, 1], upsampled bilinearly as I-GOS does.
+
+    Examples
+    --------
+    >>> import xviz
+    >>> clf = xviz.zoo.digits_cnn()
+    >>> order = ranking(xviz.gradcam(clf, xviz.zoo.image("digit-3")), grid=8)
+    >>> cell_mask(order, 16, grid=8, size=clf.size).shape
+    torch.Size([1, 1, 32, 32])
+    """
+    return _switched(order, [switched], grid, size)
+
+
+def _blend(x, base, u, kind):
+    if kind == "deletion":
+        return x * (1 - u) + base * u
+    if kind == "insertion":
+        return base * (1 - u) + x * u
+    raise ValueError(f"unknown kind {kind!r}; accepted: {', '.join(map(repr, KINDS))}")
+
+
+def perturbed(image, order, switched, kind, grid=28, baseline="blur"):
+    """The image at one step of a deletion or insertion sweep, to show or scrub through.
+
+    Parameters
+    ----------
+    image :
+        The explained image in any form :func:`xviz.images.load_image` accepts (for a
+        curve's own steps, at the classifier's input size, e.g. ``Saliency.image``).
+    order, switched, grid :
+        As for :func:`cell_mask`.
+    kind : str
+        ``"deletion"`` (switched cells become the baseline) or ``"insertion"`` (switched
+        cells show the image, the rest the baseline).
+    baseline : str
+        ``"blur"`` or ``"black"``.
+
+    Returns
+    -------
+    numpy.ndarray
+        H x W x 3 in [0, 1].
+
+    Examples
+    --------
+    >>> import xviz
+    >>> clf = xviz.zoo.digits_cnn()
+    >>> sal = xviz.gradcam(clf, xviz.zoo.image("digit-3"))
+    >>> order = ranking(sal, grid=8)
+    >>> perturbed(sal.image, order, 10, "insertion", grid=8).shape
+    (32, 32, 3)
+    """
+    x = images.to_tensor(images.load_image(image))
+    _grid(grid, x.shape[-2:])
+    u = _switched(order, [switched], grid, x.shape[-2:])
+    return images.to_numpy(_blend(x, images.baseline(x, baseline), u, kind))[0]
+
+
+# -- curves -----------------------------------------------------------------------------
+def _counts(cells):
+    """Cells switched at each point: 0, step, 2 step, ..., always ending at ``cells``."""
+    step = max(1, cells // STEPS)
+    return np.append(np.arange(0, cells, step), cells), step
+
+
+def _inputs(clf, saliency, image, target):
+    """``(masks, x, targets, methods, batch)`` from results or a plain mask."""
+    batch = isinstance(saliency, (list, tuple))
+    results = list(saliency) if batch else [saliency]
+    if not results:
+        raise ValueError("got an empty list of results; give at least one Saliency")
+    if image is None:
+        if not all(isinstance(r, Saliency) for r in results):
+            raise ValueError("a plain mask needs image=: the image it explains")
+        image = [r.image for r in results] if batch else results[0].image
+    x, many = clf.prepare(image)
+    if many != batch or len(x) != len(results):
+        raise ValueError(f"got {len(x)} image{'s' if many else ''} for {len(results)} "
+                         f"mask{'s' if batch else ''}; give one image per mask")
+    given = list(target) if isinstance(target, (list, tuple)) else [target] * len(results)
+    if len(given) != len(results):
+        raise ValueError(f"got {len(given)} targets for {len(results)} masks; give one per mask or a single target")
+    given = [getattr(r, "target", None) if t is None else t for t, r in zip(given, results)]
+    methods = [getattr(r, "method", "") for r in results]
+    return [_as_mask(r) for r in results], x, clf.targets_for(x, given), methods, batch
+
+
+def _checked(mask, size, grid):
+    if mask.shape not in (tuple(size), tuple(grid)):
+        raise ValueError(f"the mask is {mask.shape[0]} x {mask.shape[1]}; expected the image's "
+                         f"{size[0]} x {size[1]} at the classifier's input size or the grid's {grid[0]} x {grid[1]}")
+    return mask
+
+
+def _sweep(clf, saliency, image, target, baseline, grid, kinds, progress):
+    """Curves of each kind for each mask, all points scored in one batched call."""
+    grid = _grid(grid, clf.size)
+    masks, x, targets, methods, batch = _inputs(clf, saliency, image, target)
+    counts, step = _counts(grid[0] * grid[1])
+    base = images.baseline(x, baseline)
+    orders = [ranking(_checked(m, clf.size, grid), grid) for m in masks]
+    stacks = []
+    for order, xi, bi in zip(orders, x, base):
+        u = _switched(order, counts, grid, clf.size, x.device)
+        stacks += [_blend(xi[None], bi[None], u, kind) for kind in kinds]
+    per_point = torch.tensor(targets).repeat_interleave(len(kinds) * len(counts))
+    scores = clf.scores(torch.cat(stacks), per_point, progress=progress).double().cpu().numpy()
+    scores = scores.reshape(len(masks), len(kinds), len(counts))
+    name = baseline if isinstance(baseline, str) else "custom"
+    out = [tuple(Curve(kind=kind, fractions=counts / counts[-1], scores=s, auc=float(s.mean()), target=t,
+                       label=clf.label(t), method=method, grid=grid, step=step, baseline=name, order=order)
+                 for kind, s in zip(kinds, rows))
+           for rows, t, method, order in zip(scores, targets, methods, orders)]
+    return out if batch else out[0]
+
+
+_PARAMETERS = """
+    Parameters
+    ----------
+    clf : Classifier
+        The explained classifier.
+    saliency : Saliency, list of Saliency, or numpy.ndarray
+        One result, a batch (all points of all of them scored in one batched call), or a
+        plain 2-D mask (high = important) at the classifier's input size or the grid's.
+    image : optional
+        The explained image in any form :meth:`Classifier.prepare` accepts; required for a
+        plain mask, the result's own ``image`` by default (one per result for a batch).
+    target : int, str or list, optional
+        The scored class; the result's own target by default, top-1 for a plain mask.
+    baseline : str
+        ``"blur"`` (the I-GOS baseline) or ``"black"``.
+    grid : int or (int, int)
+        The grid the mask is ranked on (at most the input size).
+    progress : bool or str
+        Show a progress bar over the scored images.
+"""
+
+
+def deletion(clf, saliency, image=None, target=None, baseline="blur", grid=28, progress=False):
+    """The deletion curve: the most important cells turn into the baseline first.
+    {parameters}
+    Returns
+    -------
+    Curve or list of Curve
+        One per result; a lower AUC is better.
+
+    Examples
+    --------
+    >>> import xviz
+    >>> clf = xviz.zoo.digits_cnn()
+    >>> sal = xviz.gradcam(clf, xviz.zoo.image("digit-3"))
+    >>> curve = deletion(clf, sal)
+    >>> curve.kind, curve.grid, len(curve.scores)
+    ('deletion', (28, 28), 54)
+    """
+    out = _sweep(clf, saliency, image, target, baseline, grid, ("deletion",), progress)
+    return [c for (c,) in out] if isinstance(out, list) else out[0]
+
+
+def insertion(clf, saliency, image=None, target=None, baseline="blur", grid=28, progress=False):
+    """The insertion curve: the most important cells appear on the baseline first.
+    {parameters}
+    Returns
+    -------
+    Curve or list of Curve
+        One per result; a higher AUC is better.
+
+    Examples
+    --------
+    >>> import xviz
+    >>> clf = xviz.zoo.digits_cnn()
+    >>> sal = xviz.gradcam(clf, xviz.zoo.image("digit-3"))
+    >>> curve = insertion(clf, sal, baseline="black")
+    >>> bool(abs(curve.scores[-1] - sal.score) < 1e-4)  # the whole image is back at the end
+    True
+    """
+    out = _sweep(clf, saliency, image, target, baseline, grid, ("insertion",), progress)
+    return [c for (c,) in out] if isinstance(out, list) else out[0]
+
+
+def curves(clf, saliency, image=None, target=None, baseline="blur", grid=28, progress=False):
+    """Deletion and insertion curves together, scored in one batched call.
+    {parameters}
+    Returns
+    -------
+    (Curve, Curve) or list of (Curve, Curve)
+        ``(deletion, insertion)`` for each result.
+
+    Examples
+    --------
+    >>> import xviz
+    >>> clf = xviz.zoo.digits_cnn()
+    >>> sal = xviz.gradcam(clf, xviz.zoo.image("digit-3"))
+    >>> dele, ins = curves(clf, sal, grid=8)
+    >>> dele.kind, ins.kind, len(ins.scores)
+    ('deletion', 'insertion', 65)
+    """
+    return _sweep(clf, saliency, image, target, baseline, grid, KINDS, progress)
+
+
+for _f in (deletion, insertion, curves):
+    _f.__doc__ = _f.__doc__.replace("{parameters}", _PARAMETERS)
+
+
+# -- pointing game ----------------------------------------------------------------------
+def pointing_game(saliency, box, tolerance=15):
+    """Whether the mask's maximum falls on the object (Zhang et al., 2016).
+
+    Parameters
+    ----------
+    saliency : Saliency or numpy.ndarray
+        A result or an H x W mask.
+    box : (top, left, height, width)
+        The object's box in the mask's pixels; it must lie within the mask.
+    tolerance : int
+        Pixels the box is grown by on every side before testing.
+
+    Returns
+    -------
+    bool
+        True when the maximum (the first in row-major order if several) lies within the
+        grown box.
+
+    Examples
+    --------
+    >>> import xviz
+    >>> clf = xviz.zoo.digits_cnn()
+    >>> sal = xviz.gradcam(clf, xviz.zoo.image("digit-3"))
+    >>> pointing_game(sal, (0, 0, 32, 32))
+    True
+    """
+    m = _as_mask(saliency)
+    top, left, h, w = _box(box, m.shape)
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be at least 0, got {tolerance!r}")
+    r, c = np.unravel_index(np.argmax(m), m.shape)
+    return bool(top - tolerance <= r < top + h + tolerance and left - tolerance <= c < left + w + tolerance)
+
+
+def _box(box, shape):
+    values = tuple(box)
+    if len(values) != 4 or not all(isinstance(v, (int, np.integer)) for v in values):
+        raise ValueError(f"box must be four ints (top, left, height, width), got {box!r}")
+    top, left, h, w = (int(v) for v in values)
+    if h < 1 or w < 1:
+        raise ValueError(f"box height and width must be positive, got {box!r}")
+    if top < 0 or left < 0 or top + h > shape[0] or left + w > shape[1]:
+        raise ValueError(f"box {box!r} (top, left, height, width) is not within the {shape[0]} x {shape[1]} mask")
+    return top, left, h, w
+
+
+__all__ = ["Curve", "cell_mask", "curves", "deletion", "insertion", "perturbed", "pointing_game", "ranking"]
