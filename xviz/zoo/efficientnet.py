@@ -39,7 +39,7 @@ class SameConv2d(nn.Conv2d):
             self.padding = tuple(k // 2 for k in self.kernel_size)
 
     def forward(self, x):
-        if self.padding != (0, 0):
+        if self.stride == (1, 1):  # symmetric padding, set in __init__ (none for 1 x 1)
             return super().forward(x)
         pads = []
         for size, k, s in zip(x.shape[:-3:-1], self.kernel_size[::-1], self.stride[::-1]):
@@ -69,9 +69,10 @@ class MBConv(nn.Module):
 
     def forward(self, x):
         h = x
+        # In place: a convolution's backward needs its input, not its output.
         if hasattr(self, "_expand_conv"):
-            h = F.relu6(self._bn0(self._expand_conv(h)))
-        h = F.relu6(self._bn1(self._depthwise_conv(h)))
+            h = F.relu6(self._bn0(self._expand_conv(h)), inplace=True)
+        h = F.relu6(self._bn1(self._depthwise_conv(h)), inplace=True)
         h = self._bn2(self._project_conv(h))
         return h + x if self.skip else h
 
@@ -99,7 +100,7 @@ class EfficientNetLite0(nn.Module):
         self._fc = nn.Linear(1280, num_classes)
 
     def forward(self, x):
-        x = F.relu6(self._bn0(self._conv_stem(x)))
+        x = F.relu6(self._bn0(self._conv_stem(x)), inplace=True)
         for block in self._blocks:
             x = block(x)
         x = self.features(self._bn1(self._conv_head(x)))

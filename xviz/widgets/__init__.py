@@ -1,0 +1,31 @@
+"""Interactive views of xviz results, for notebooks and standalone HTML.
+
+Each view reads result objects and holds no algorithm. :func:`show` picks the view for a
+result.
+"""
+from .base import View, load_bokeh
+from .heatmap import HeatmapView
+
+
+def show(result, **kwargs):
+    """The interactive view of ``result`` (one or a list of Saliency: :class:`HeatmapView`).
+
+    Extra keyword arguments go to the view (e.g. ``clf=`` for deletion/insertion curves).
+
+    Examples
+    --------
+    >>> import xviz
+    >>> clf = xviz.zoo.digits_cnn()
+    >>> view = xviz.show(xviz.gradcam(clf, xviz.zoo.image("digit-1")), clf=clf, grid=8)
+    >>> type(view).__name__
+    'HeatmapView'
+    """
+    from ..explain.base import Saliency
+
+    items = result if isinstance(result, (list, tuple)) else [result]
+    if items and all(isinstance(r, Saliency) for r in items):
+        return HeatmapView(items, **kwargs)
+    raise ValueError(f"xviz.show has no view for {type(result).__name__}; it shows Saliency results")
+
+
+__all__ = ["HeatmapView", "View", "load_bokeh", "show"]

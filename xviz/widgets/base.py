@@ -1,0 +1,51 @@
+"""What every view shares: showing a bokeh layout in Jupyter and exporting it to HTML.
+
+A view builds one bokeh layout whose interactivity lives in small CustomJS callbacks, so the
+same layout works in a notebook (wrapped as an ipywidget by jupyter_bokeh) and in a
+standalone HTML file with no kernel. Views read result objects; they compute nothing.
+"""
+from ..report import to_html, write_html
+
+_bokeh_loaded = False
+
+
+def load_bokeh():
+    """Put BokehJS into the notebook page once, inline (classrooms are often offline)."""
+    global _bokeh_loaded
+    if not _bokeh_loaded:
+        from bokeh.io import output_notebook
+        from bokeh.resources import INLINE
+
+        output_notebook(INLINE, hide_banner=True)
+        _bokeh_loaded = True
+
+
+class View:
+    """A bokeh layout with a notebook face (:attr:`widget`) and an HTML face (:meth:`to_html`)."""
+
+    title = "xviz"
+
+    def __init__(self, layout):
+        self.layout = layout
+        self._widget = None
+
+    @property
+    def widget(self):
+        """The view as an ipywidget (a ``jupyter_bokeh.BokehModel``), to nest in HBox/VBox."""
+        if self._widget is None:
+            from jupyter_bokeh import BokehModel
+
+            load_bokeh()
+            self._widget = BokehModel(self.layout)
+        return self._widget
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+    def to_html(self, path=None):
+        """Standalone HTML (BokehJS inline, interactive without a kernel); written to ``path`` if given."""
+        if path is None:
+            return to_html(self.layout, self.title)
+        return write_html(self.layout, self.title, path)

@@ -1,0 +1,233 @@
+"""HeatmapView: heatmaps over the photo, their deletion/insertion curves, and a step scrubber."""
+import html
+
+import numpy as np
+from bokeh import palettes
+from bokeh.layouts import column, row
+from bokeh.models import (ColumnDataSource, CustomJS, Div, Legend, LegendItem, LinearColorMapper, RadioButtonGroup,
+                          Select, Slider, Span)
+from bokeh.plotting import figure
+
+from .. import plots
+from ..images import baseline as make_baseline
+from ..images import to_numpy, to_tensor
+from .base import View
+
+COLORS = ("#e45756", "#4c78a8", "#54a24b", "#f58518", "#b279a2", "#9d755d", "#72b7b2")
+
+# Rebuild the perturbed image of the chosen step in the browser: cells of the order are
+# switched on a grid, upsampled bilinearly (align_corners) and used to blend photo and baseline.
+SCRUB_JS = """
+const i = Math.max(0, select.options.indexOf(select.value));
+const kind = mode.active == 0 ? "deletion" : "insertion";
+const n = Math.min(Math.round(slider.value), counts.length - 1);
+const k = counts[n], gh = grid[0], gw = grid[1];
+const order = store.data.order[i];
+const cells = new Float32Array(gh * gw);
+for (let j = 0; j < k; j++) cells[order[j]] = 1;
+const out = pert.data.image[0], H = size[0], W = size[1];
+const o8 = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+const p8 = new Uint8Array(photo.buffer, photo.byteOffset, photo.byteLength);
+const b8 = new Uint8Array(base.buffer, base.byteOffset, base.byteLength);
+for (let r = 0; r < H; r++) {
+  const fy = H > 1 ? r * (gh - 1) / (H - 1) : 0, y0 = Math.floor(fy), y1 = Math.min(y0 + 1, gh - 1), wy = fy - y0;
+  for (let c = 0; c < W; c++) {
+    const fx = W > 1 ? c * (gw - 1) / (W - 1) : 0, x0 = Math.floor(fx), x1 = Math.min(x0 + 1, gw - 1), wx = fx - x0;
+    const u = (1 - wy) * ((1 - wx) * cells[y0 * gw + x0] + wx * cells[y0 * gw + x1])
+            + wy * ((1 - wx) * cells[y1 * gw + x0] + wx * cells[y1 * gw + x1]);
+    const a = kind == "deletion" ? u : 1 - u;  // weight of the baseline
+    const q = ((H - 1 - r) * W + c) * 4;       // bokeh stores rows bottom-up
+    for (let ch = 0; ch < 3; ch++) o8[q + ch] = Math.round(p8[q + ch] * (1 - a) + b8[q + ch] * a);
+    o8[q + 3] = 255;
+  }
+}
+pert.change.emit();
+const score = store.data[kind][i][n];
+const frac = counts[n] / (gh * gw);
+span_del.location = frac; span_ins.location = frac;
+span_del.visible = kind == "deletion"; span_ins.visible = kind == "insertion";
+info.text = `<b>${kind}</b>, step ${n} of ${counts.length - 1}: ${(100 * frac).toFixed(0)}% of the cells ` +
+  `${kind == "deletion" ? "replaced by the baseline" : "shown"}; p(${label}) = <b>${score.toFixed(3)}</b>`;
+"""
+
+SELECT_JS = """
+const i = Math.max(0, select.options.indexOf(select.value));
+heat.data = {image: [store.data.mask[i]]};
+main.title.text = store.data.title[i];
+"""
+
+
+class HeatmapView(View):
+    """Heatmaps of one image side by side, a large view with opacity and colour map, and,
+    when the classifier is given, deletion and insertion curves with a step scrubber.
+
+    Parameters
+    ----------
+    results : Saliency or list of Saliency
+        Heatmaps of the same image (from any methods, e.g. ``[xviz.gradcam(...), xviz.igos_pp(...)]``).
+    clf : xviz.Classifier, optional
+        Needed for the curves (computed with :func:`xviz.metrics.curves`, batched) unless
+        ``curves`` are given.
+    curves : list of (Curve, Curve), optional
+        Precomputed ``(deletion, insertion)`` pairs, one per result.
+    baseline, grid : as in :func:`xviz.metrics.curves`.
+    width : int
+        Width of the large image in pixels.
+
+    Examples
+    --------
+    >>> import xviz
+    >>> clf = xviz.zoo.digits_cnn()
+    >>> img = xviz.zoo.image("digit-3")
+    >>> view = HeatmapView([xviz.gradcam(clf, img), xviz.integrated_gradients(clf, img)], clf=clf, grid=8)
+    >>> view.methods, view.opacity
+    (['gradcam', 'integrated_gradients'], 0.5)
+    >>> view.to_html().startswith("<!DOCTYPE html>")
+    True
+    """
+
+    title = "xviz heatmaps"
+
+    def __init__(self, results, clf=None, curves=None, baseline="blur", grid=28, width=360):
+        results = list(results) if isinstance(results, (list, tuple)) else [results]
+        if not results:
+            raise ValueError("HeatmapView needs at least one Saliency result")
+        first = results[0]
+        same = all(r.image.shape == first.image.shape and np.allclose(r.image, first.image, atol=1e-6)
+                   for r in results)
+        if not same or len({r.target for r in results}) != 1:
+            raise ValueError("HeatmapView shows heatmaps of one image and one class; got several "
+                             f"(targets {sorted({r.target for r in results})}, same image: {same})")
+        if curves is None and clf is not None:
+            from ..metrics import curves as make_curves
+
+            curves = make_curves(clf, results, baseline=baseline, grid=grid)
+            curves = curves if isinstance(curves, list) else [curves]
+        self.results, self.curves = results, curves
+        self.methods = [r.method for r in results]
+        self._build(width, baseline)
+        super().__init__(self._layout)
+
+    # -- building -----------------------------------------------------------------------
+    def _titles(self):
+        titles = []
+        for k, r in enumerate(self.results):
+            auc = f" (deletion {self.curves[k][0].auc:.3f}, insertion {self.curves[k][1].auc:.3f})" if self.curves else ""
+            titles.append(f"{r.method}: {r.label}{auc}")
+        return titles
+
+    def _build(self, width, baseline):
+        first = self.results[0]
+        titles = self._titles()
+        self.store = ColumnDataSource({"mask": [np.ascontiguousarray(r.mask[::-1]) for r in self.results],
+                                       "title": titles})
+        self.mapper = LinearColorMapper(palette=palettes.Turbo256, low=0, high=1)
+        self.main = plots.image_figure(first.image, title=titles[0], width=width)
+        self.main.name = "main"
+        self.heat = ColumnDataSource({"image": [self.store.data["mask"][0]]})
+        h, w = first.mask.shape
+        self.heat_renderer = self.main.image(image="image", source=self.heat, x=0, y=0, dw=w, dh=h,
+                                             color_mapper=self.mapper, global_alpha=0.5, name="heatmap")
+        self.opacity_slider = Slider(title="heatmap opacity", start=0, end=1, step=0.05, value=0.5, width=width,
+                                     name="opacity")
+        self.opacity_slider.js_link("value", self.heat_renderer.glyph, "global_alpha")
+        self.colormap_select = Select(title="colour map", value="Turbo256", options=list(plots.COLORMAPS), width=160)
+        self.colormap_select.js_on_change("value", CustomJS(
+            args={"mapper": self.mapper, "maps": {m: list(getattr(palettes, m)) for m in plots.COLORMAPS}},
+            code="mapper.palette = maps[cb_obj.value];"))
+        self.method_select = Select(title="method", value=self.methods[0], options=self.methods, width=160)
+        self.method_select.js_on_change("value", CustomJS(
+            args={"select": self.method_select, "heat": self.heat, "store": self.store, "main": self.main},
+            code=SELECT_JS))
+        large = column(self.main, self.opacity_slider, row(self.method_select, self.colormap_select))
+        parts = [self._thumbnails(titles), row(large, self._curves_panel(first, baseline, width))
+                 if self.curves else large]
+        self._layout = column(*parts)
+
+    def _thumbnails(self, titles):
+        if len(self.results) == 1:
+            return Div(text=f"<b>{html.escape(titles[0])}</b>")
+        figs = []
+        for r, t in zip(self.results, titles):
+            fig = plots.image_figure(plots.blend(r.image, r.mask), title=t.split(" (")[0], width=170)
+            figs.append(column(fig, Div(text=f"<small>{html.escape(t[len(r.method) + 2:])}</small>", width=170)))
+        return row(*figs)
+
+    def _curves_panel(self, first, baseline, width):
+        dels, inss = zip(*self.curves)
+        self.store.data.update({"deletion": [list(map(float, c.scores)) for c in dels],
+                                "insertion": [list(map(float, c.scores)) for c in inss],
+                                "order": [np.asarray(c.order, dtype=np.int32) for c in dels]})
+        counts = np.rint(np.asarray(dels[0].fractions) * np.prod(dels[0].grid)).astype(int).tolist()
+        plot_del, self.span_del = self._curve_plot("deletion (lower is better)", dels, width)
+        plot_ins, self.span_ins = self._curve_plot("insertion (higher is better)", inss, width)
+        photo = plots.to_rgba(first.image)
+        base = plots.to_rgba(to_numpy(make_baseline(to_tensor(first.image), dels[0].baseline
+                                                    if dels[0].baseline in ("blur", "black") else baseline))[0])
+        self.scrub_figure = plots.image_figure(first.image, title="the image at this step", width=width // 2 + 60)
+        self.perturbed = self.scrub_figure.renderers[0].data_source
+        self.perturbed.name = "perturbed"
+        self.step_slider = Slider(title="step", start=0, end=len(counts) - 1, step=1, value=0, width=width, name="step")
+        self.mode = RadioButtonGroup(labels=["deletion", "insertion"], active=0)
+        self.info = Div(text="", width=width, name="scrub-info")
+        scrub = CustomJS(args={"select": self.method_select, "mode": self.mode, "slider": self.step_slider,
+                               "store": self.store, "pert": self.perturbed, "photo": photo, "base": base,
+                               "counts": counts, "grid": list(dels[0].grid), "size": list(first.mask.shape),
+                               "span_del": self.span_del, "span_ins": self.span_ins, "info": self.info,
+                               "label": first.label}, code=SCRUB_JS)
+        for model, prop in ((self.step_slider, "value"), (self.mode, "active"), (self.method_select, "value")):
+            model.js_on_change(prop, scrub)
+        self.info.text = (f"<b>deletion</b>, step 0 of {len(counts) - 1}: 0% of the cells replaced by the baseline; "
+                          f"p({html.escape(first.label)}) = <b>{dels[0].scores[0]:.3f}</b>")
+        return column(plot_del, plot_ins, self.mode, self.step_slider, row(self.scrub_figure, self.info))
+
+    def _curve_plot(self, title, curves, width):
+        fig = figure(width=width + 190, height=200, title=title, x_range=(0, 1), y_range=(0, 1.02),
+                     toolbar_location=None, tools="hover", tooltips=[("method", "$name"), ("fraction", "$x{0.00}"),
+                                                                    ("p", "$y{0.000}")])
+        items = []
+        for k, c in enumerate(curves):
+            line = fig.line(np.asarray(c.fractions), np.asarray(c.scores), line_width=2, color=COLORS[k % len(COLORS)],
+                            name=self.methods[k])
+            items.append(LegendItem(label=f"{self.methods[k]}: AUC {c.auc:.3f}", renderers=[line]))
+        fig.add_layout(Legend(items=items, label_text_font_size="8pt", border_line_alpha=0), "right")
+        fig.xaxis.axis_label = "fraction of cells"
+        fig.yaxis.axis_label = f"p({self.results[0].label})"
+        span = Span(location=0, dimension="height", line_color="#333333", line_dash="dashed",
+                    visible="deletion" in title)
+        fig.add_layout(span)
+        return fig, span
+
+    # -- state a notebook or a test can read and set ------------------------------------
+    @property
+    def opacity(self):
+        return self.opacity_slider.value
+
+    @opacity.setter
+    def opacity(self, value):
+        self.opacity_slider.value = value
+        self.heat_renderer.glyph.global_alpha = value
+
+    @property
+    def method(self):
+        return self.method_select.value
+
+    @method.setter
+    def method(self, name):
+        if name not in self.methods:
+            raise ValueError(f"no result of method {name!r} in this view; it shows {', '.join(self.methods)}")
+        i = self.methods.index(name)
+        self.method_select.value = name
+        self.heat.data = {"image": [self.store.data["mask"][i]]}
+        self.main.title.text = self.store.data["title"][i]
+
+    @property
+    def colormap(self):
+        return self.colormap_select.value
+
+    @colormap.setter
+    def colormap(self, name):
+        if name not in plots.COLORMAPS:
+            raise ValueError(f"unknown colormap {name!r}; choose one of {', '.join(plots.COLORMAPS)}")
+        self.colormap_select.value = name
+        self.mapper.palette = getattr(palettes, name)
