@@ -11,6 +11,13 @@ from . import plots
 
 METHOD_NOTES = {
     "gradcam": "Grad-CAM: the last convolutional maps weighted by the mean gradient of the class score.",
+    "integrated_gradients": "Integrated gradients: gradients averaged along the path from a baseline, "
+                            "times the change of each pixel.",
+    "rise": "RISE: the class score averaged over thousands of random masks, weighted by each mask.",
+    "igos": "I-GOS: the smallest smooth mask whose removal destroys the class score, "
+            "optimised with integrated gradients.",
+    "igos++": "iGOS++: a deletion mask and an insertion mask optimised together; red marks the "
+              "regions whose removal destroys the score and whose presence restores it.",
 }
 
 

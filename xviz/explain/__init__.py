@@ -8,7 +8,7 @@ from .rise import rise
 # Heatmap methods by name, for the command line and reports.
 METHODS = {"gradcam": gradcam, "ig": integrated_gradients, "rise": rise, "igos": igos, "igos++": igos_pp}
 # The most faithful heatmap method available; the default of `xviz explain` and `xviz demo`.
-BEST_METHOD = "gradcam"
+BEST_METHOD = "igos++"
 
 __all__ = ["BEST_METHOD", "METHODS", "Saliency", "explain", "gradcam", "igos", "igos_pp", "integrated_gradients",
            "rise"]

@@ -62,6 +62,12 @@ class Saliency:
         return (f"Saliency(method={self.method!r}, target={self.target} ({self.label!r}, p={self.score:.3f}), "
                 f"mask {h}x{w}, lowres {'x'.join(map(str, self.lowres.shape))})")
 
+    def _ipython_display_(self):
+        """In a notebook, a result shows itself in a HeatmapView (imported here: results hold no widget)."""
+        from ..widgets import show
+
+        show(self)._ipython_display_()
+
     def save(self, path):
         """Write to ``path`` as .npz: arrays, plus the rest as JSON (no pickle).
 

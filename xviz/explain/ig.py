@@ -1,4 +1,6 @@
 """Integrated Gradients (Sundararajan et al., ICML 2017): gradients averaged along a path from a baseline."""
+import warnings
+
 import torch
 
 from ..images import baseline as make_baseline
@@ -65,6 +67,7 @@ def integrated_gradients(clf, images, target=None, baseline="black", steps=32, o
         gaps = raw.flatten(1).sum(1) - (ends[0] - ends[1])
         histories = [{"completeness_gap": [float(g)], "f_x": [float(fx)], "f_baseline": [float(fb)]}
                      for g, fx, fb in zip(gaps, ends[0], ends[1])]
+        _warn_if_incomplete(gaps, ends[0] - ends[1], steps)
         return raw, raw.clamp_min(0), histories
 
     settings = {"baseline": baseline_setting(baseline), "steps": steps, "output": output}
@@ -80,6 +83,17 @@ def _mean_path_gradient(clf, x, base, targets, steps, output, progress):
     _, grads = clf.gradients(path.flatten(0, 1), per_point, output,
                              progress="integrated gradients" if progress else False)
     return grads.view(len(x), steps, *x.shape[1:]).mean(1)
+
+
+GAP_WARNING = 0.05
+
+
+def _warn_if_incomplete(gaps, differences, steps):
+    """Say so when the attributions miss more than 5% of f(image) - f(baseline): too few steps."""
+    share = (gaps.abs() / differences.abs().clamp_min(1e-12))[differences.abs() > 1e-3]
+    if len(share) and float(share.max()) > GAP_WARNING:
+        warnings.warn(f"integrated gradients: the attributions miss {float(share.max()):.0%} of f(image) - "
+                      f"f(baseline) with steps={steps}; raise steps for a faithful attribution", stacklevel=4)
 
 
 def baseline_setting(baseline):
