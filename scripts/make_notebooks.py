@@ -156,6 +156,7 @@ def write(name, cells):
             cell.outputs = []  # widgets and inline BokehJS: megabytes, and never compared
         for out in cell.get("outputs", []):
             out.get("data", {}).pop("image/png", None)
+    nb.metadata.pop("widgets", None)  # saved widget state: megabytes of BokehJS models
     nbformat.write(nb, HERE / name)
     print("wrote", HERE / name)
 

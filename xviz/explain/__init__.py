@@ -4,11 +4,12 @@ from .cam import gradcam
 from .ig import integrated_gradients
 from .igos import igos, igos_pp
 from .rise import rise
+from .sag import SAG, sag
 
 # Heatmap methods by name, for the command line and reports.
 METHODS = {"gradcam": gradcam, "ig": integrated_gradients, "rise": rise, "igos": igos, "igos++": igos_pp}
 # The most faithful heatmap method available; the default of `xviz explain` and `xviz demo`.
 BEST_METHOD = "igos++"
 
-__all__ = ["BEST_METHOD", "METHODS", "Saliency", "explain", "gradcam", "igos", "igos_pp", "integrated_gradients",
-           "rise"]
+__all__ = ["BEST_METHOD", "METHODS", "SAG", "Saliency", "explain", "gradcam", "igos", "igos_pp", "integrated_gradients",
+           "rise", "sag"]
