@@ -140,6 +140,62 @@ print(sal.label, sal.mask.shape)"""),
 ]
 
 
+SAG = [
+    ("md", """# Structured attention graphs: more than one way to be right
+
+A heatmap gives one answer to "where did the model look?". But a classifier often has
+several different ways to reach a confident prediction: the cat's eyes alone may be
+enough, and so may its ears and nose. A **structured attention graph** (Shitole et al.,
+NeurIPS 2021) finds several *minimal* sets of image regions that each keep the prediction on
+their own, and draws how the confidence falls as regions are taken away.
+
+The image is cut into a 7 x 7 grid; a set of regions is shown on black, the rest hidden."""),
+    ("code", """import xviz
+
+clf = xviz.zoo.efficientnet_lite0()
+img = xviz.zoo.image("chelsea")
+g = xviz.sag(clf, img, progress=False)        # beam width 3, q 15, threshold 0.9: the paper's settings
+print(g.label, round(g.p_full, 2), "-", len(g.roots), "minimal sufficient sets found,", len(g.diverse), "diverse")"""),
+    ("md", """Each **root** is a minimal set of regions that keeps at least 90% of the full image's
+confidence, so no single region of it can be dropped. The diverse roots overlap in at most
+one region: genuinely different explanations."""),
+    ("code", """for i, root in enumerate(g.diverse):
+    node = g.graph.nodes[root]
+    print(f"root {i + 1}: regions {root}  ({len(root)} of {g.regions}), {node['relative']:.0%} of the confidence")"""),
+    ("md", """## Explore
+
+Click regions of the image to hide or show them and watch the confidence; click a node of
+the graph to load its regions; the buttons show each root and step down the graph, each
+step dropping the region whose loss costs least."""),
+    ("code", """# NBVAL_IGNORE_OUTPUT
+explorer = xviz.SAGExplorer(g, clf=clf)
+explorer"""),
+    ("md", """The explorer can be driven from Python too, which is handy for exercises:"""),
+    ("code", """explorer.show_root(0)
+print("root 1:", round(explorer.relative, 2))
+explorer.toggle(explorer.selected[0])          # hide one of its regions
+print("without region", g.diverse[0][0], ":", round(explorer.relative, 2))"""),
+    ("md", """## The graph is data
+
+`g.graph` is a `networkx.DiGraph`: nodes are region sets (with their probability, the
+confidence relative to the full image and the top-5 classes), edges remove one region."""),
+    ("code", """edge = max(g.graph.edges(data=True), key=lambda e: e[2]["drop"])
+print(g.graph.number_of_nodes(), "nodes;", "the largest drop comes from removing region", edge[2]["removed"])"""),
+    ("code", """g.to_json("chelsea_sag.json")
+again = xviz.SAG.from_json("chelsea_sag.json")
+print(again.diverse == g.diverse)
+print(explorer.to_html("chelsea_sag.html").name)   # the graph, roots and scored subsets work without Python"""),
+    ("md", """## Your own model
+
+Any `xviz.Classifier` works; here the digits network stands in for yours, on a 4 x 4 grid."""),
+    ("code", """from xviz.zoo.digits_model import build_digits_cnn
+
+mine = xviz.Classifier(build_digits_cnn(), mean=0.5, std=0.5, size=32, labels=[str(d) for d in range(10)])
+small = xviz.sag(mine, xviz.zoo.image("digit-7"), grid=4, progress=False)
+print(small.label, len(small.diverse) >= 1)"""),
+]
+
+
 def build(cells):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -163,6 +219,7 @@ def write(name, cells):
 
 if __name__ == "__main__":
     wanted = sys.argv[1:]
-    for name, cells in {"01_quickstart.ipynb": QUICKSTART, "02_heatmaps.ipynb": HEATMAPS}.items():
+    for name, cells in {"01_quickstart.ipynb": QUICKSTART, "02_heatmaps.ipynb": HEATMAPS,
+                        "03_structured_attention_graphs.ipynb": SAG}.items():
         if not wanted or name in wanted:
             write(name, cells)

@@ -196,13 +196,19 @@ class Classifier:
             raise ValueError(f"target {int(target)} is out of range: the model has {n} classes (0..{n - 1})")
         return int(target)
 
-    def targets_for(self, x, target=None):
-        """One class index per image of ``x``: top-1 where ``target`` is None, else resolved."""
+    def targets_for(self, x, target=None, logits=None):
+        """One class index per image of ``x``: top-1 where ``target`` is None, else resolved.
+
+        ``logits`` of ``x``, when the caller has them, spare a forward pass.
+        """
         n = x.shape[0]
         given = list(target) if isinstance(target, (list, tuple)) else [target] * n
         if len(given) != n:
             raise ValueError(f"got {len(given)} targets for {n} images; give one per image or a single target")
-        top = self.logits(x).argmax(1).tolist() if None in given else given
+        if None in given:
+            top = (self.logits(x) if logits is None else logits).argmax(1).tolist()
+        else:
+            top = given
         return [best if t is None else self.target_index(t) for t, best in zip(given, top)]
 
     # -- images -------------------------------------------------------------------------

@@ -1,10 +1,13 @@
 """Finding a classifier's convolutional layers by name, by module, or automatically."""
 import difflib
+import weakref
 
 import torch
 
 from .classifier import preserved
 
+# model -> {(input size, module count): names}, from one probe each; weak, so models can go.
+_SPATIAL = weakref.WeakKeyDictionary()
 
 def spatial_layers(clf):
     """Names of the modules whose output is a map (N x C x h x w with h, w > 1), in run order.
@@ -18,6 +21,10 @@ def spatial_layers(clf):
     >>> spatial_layers(zoo.digits_cnn())[-1]
     'features'
     """
+    known = _SPATIAL.setdefault(clf.model, {})
+    key = (tuple(clf.size), sum(1 for _ in clf.model.modules()))
+    if key in known:  # a probe per call would cost a forward pass every time
+        return list(known[key])
     names = {module: name for name, module in clf.model.named_modules() if name}
     seen = []
 
@@ -29,7 +36,8 @@ def spatial_layers(clf):
         for module in names:
             module.register_forward_hook(record)  # removed by preserved() on exit
         clf.model(clf.normalize(torch.zeros(1, 3, *clf.size, device=clf.device)))
-    return list(dict.fromkeys(seen))
+    known[key] = list(dict.fromkeys(seen))
+    return list(known[key])
 
 
 def find_layer(clf, layer="auto"):

@@ -47,3 +47,13 @@ def drag(page, locator, dx):
     page.mouse.down()
     page.mouse.move(x + dx, y, steps=8)
     page.mouse.up()
+
+
+def click_data(page, figure, x, y):
+    """Click the point (x, y), in data coordinates, of the bokeh figure named ``figure``."""
+    find = f"Bokeh.index.find_one({model(figure)})"
+    page.evaluate(f"() => {find}.canvas_view.el.scrollIntoView({{block: 'center'}})")
+    px, py = page.evaluate(f"""() => {{ const v = {find}, r = v.canvas_view.el.getBoundingClientRect();
+        return [r.left + v.frame.x_scale.compute({x}), r.top + v.frame.y_scale.compute({y})]; }}""")
+    page.mouse.click(px, py)
+    page.wait_for_timeout(400)  # two clicks within 300 ms would be one double tap

@@ -130,8 +130,9 @@ def explain(clf, images, target, compute, method, settings):
     x, batch = clf.prepare(images)
     start, passes = time.perf_counter(), clf.images_scored
     with clf.session():
-        targets = clf.targets_for(x, target)
-        scores = clf.scores(x, targets).tolist()
+        logits = clf.logits(x)
+        targets = clf.targets_for(x, target, logits)
+        scores = logits.softmax(1).gather(1, torch.as_tensor(targets, device=logits.device).view(-1, 1))[:, 0].tolist()
         out = compute(clf, x, targets)
     raw, heat, histories = (out, out, None) if isinstance(out, torch.Tensor) else (tuple(out) + (None,))[:3]
     masks = normalize_map(heat, clf.size).cpu().numpy()

@@ -129,13 +129,17 @@ class _Scorer:
     def __init__(self, clf, x, base, footprints, target):
         self.clf, self.x, self.base, self.target = clf, x, base, target
         self.footprints = footprints.to(x.device)
-        self.p, self.top5, self.passes = {}, {}, Counter()
+        self.p, self.top5, self.passes, self.seconds = {}, {}, Counter(), Counter()
 
     def __call__(self, subsets, phase):
-        """Score the subsets (sorted tuples) not seen before, in one batch; return the cache."""
+        """Score the subsets (sorted tuples) not seen before, in one batch; return the cache.
+
+        ``phase`` names what the passes and seconds are counted towards.
+        """
+        start = time.perf_counter()
         new = [s for s in dict.fromkeys(subsets) if s not in self.p]
-        for start in range(0, len(new), BLOCK):
-            block = new[start:start + BLOCK]
+        for first in range(0, len(new), BLOCK):
+            block = new[first:first + BLOCK]
             m = subset_masks(self.footprints, block)
             probs = self.clf.probs(self.x * m + self.base * (1 - m))
             values, indices = probs.topk(min(TOP, probs.shape[1]), dim=1)
@@ -143,6 +147,7 @@ class _Scorer:
                 self.p[s] = p
                 self.top5[s] = [[self.clf.label(i), v] for v, i in zip(vs, ix)]
         self.passes[phase] += len(new)
+        self.seconds[phase] += time.perf_counter() - start
         return self.p
 
 
@@ -233,13 +238,13 @@ def _diverse(roots, p, max_overlap):
     return sorted(best, key=lambda r: (-p[r], r))
 
 
-def _graph(diverse, score, top5, p_full, expand_threshold):
+def _graph(diverse, score, p_full, expand_threshold):
     """The DAG below the diverse roots: a child drops one region; level by level, one batch each."""
     g = nx.DiGraph()
     p = score(diverse, "graph")
 
     def add(node, depth):
-        g.add_node(node, regions=node, p=p[node], relative=p[node] / p_full, top5=top5[node], depth=depth,
+        g.add_node(node, regions=node, p=p[node], relative=p[node] / p_full, top5=score.top5[node], depth=depth,
                    root=node in diverse)
 
     for root in diverse:
@@ -310,9 +315,11 @@ class SAG:
     cache : dict
         Sorted tuple -> p of every subset scored.
     history : dict
-        ``order`` (region ids, most important first), ``steps`` (per beam step: candidates,
-        roots so far, the beam) and ``passes`` (new subsets scored by ``beam``,
-        ``minimality`` and ``graph``, and ``order`` for the I-GOS run).
+        ``order`` (region ids, most important first); ``steps``, one entry per beam step:
+        ``candidates``, ``sufficient`` (of them), ``roots`` (distinct minimal roots so far),
+        ``passes`` (by phase) and the ``beam`` kept; ``passes`` and ``seconds`` of the whole
+        run by phase: ``full`` (the full image), ``order`` (the I-GOS run), ``beam``,
+        ``minimality`` (pruning roots) and ``graph``.
     """
 
     image: np.ndarray
@@ -517,9 +524,9 @@ def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_
         score = _Scorer(clf, x, make_baseline(x, baseline), footprints, t)
         p_full = score([tuple(range(count))], "full")[tuple(range(count))]
         _check_target(clf, t, p_full)
-        before = clf.images_scored
+        before, started = clf.images_scored, time.perf_counter()
         order = _order(clf, x, t, regions, segments, int(grid), int(order_iterations), seed)
-        score.passes["order"] = clf.images_scored - before
+        score.passes["order"], score.seconds["order"] = clf.images_scored - before, time.perf_counter() - started
         steps = progress_bar(range(count), total=count, desc="SAG beam search", enabled=progress)
         try:
             found, log = _beam_search(score, order, cfg, threshold * p_full, steps)
@@ -527,11 +534,11 @@ def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_
             getattr(steps, "close", lambda: None)()
         roots = sorted(found, key=lambda r: (-score.p[r], r))
         diverse = _diverse(roots, score.p, int(max_overlap))
-        graph = _graph(diverse, score, score.top5, p_full, expand_threshold)
+        graph = _graph(diverse, score, p_full, expand_threshold)
     graph.graph.update(target=t, p_full=p_full, threshold=threshold)
     settings = {"model": clf.name, **cfg,
                 "baseline": baseline if isinstance(baseline, (str, int, float)) else "tensor"}
-    history = {"order": order, "steps": log, "passes": dict(score.passes)}
+    history = {"order": order, "steps": log, "passes": dict(score.passes), "seconds": dict(score.seconds)}
     return SAG(image=picture, segments=segments, target=t, label=clf.label(t), p_full=p_full, threshold=threshold,
                roots=roots, diverse=diverse, graph=graph, settings=settings, passes=clf.images_scored - passes,
                seconds=time.perf_counter() - start, cache=dict(score.p), history=history)

@@ -5,10 +5,12 @@ result.
 """
 from .base import View, load_bokeh
 from .heatmap import HeatmapView
+from .sag import SAGExplorer
 
 
 def show(result, **kwargs):
-    """The interactive view of ``result`` (one or a list of Saliency: :class:`HeatmapView`).
+    """The interactive view of ``result``: :class:`HeatmapView` for one or a list of Saliency,
+    :class:`SAGExplorer` for a SAG.
 
     Extra keyword arguments go to the view (e.g. ``clf=`` for deletion/insertion curves).
 
@@ -21,11 +23,14 @@ def show(result, **kwargs):
     'HeatmapView'
     """
     from ..explain.base import Saliency
+    from ..explain.sag import SAG
 
+    if isinstance(result, SAG):
+        return SAGExplorer(result, **kwargs)
     items = result if isinstance(result, (list, tuple)) else [result]
     if items and all(isinstance(r, Saliency) for r in items):
         return HeatmapView(items, **kwargs)
-    raise ValueError(f"xviz.show has no view for {type(result).__name__}; it shows Saliency results")
+    raise ValueError(f"xviz.show has no view for {type(result).__name__}; it shows Saliency and SAG results")
 
 
-__all__ = ["HeatmapView", "View", "load_bokeh", "show"]
+__all__ = ["HeatmapView", "SAGExplorer", "View", "load_bokeh", "show"]

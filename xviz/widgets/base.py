@@ -4,6 +4,8 @@ A view builds one bokeh layout whose interactivity lives in small CustomJS callb
 same layout works in a notebook (wrapped as an ipywidget by jupyter_bokeh) and in a
 standalone HTML file with no kernel. Views read result objects; they compute nothing.
 """
+import logging
+
 from ..report import to_html, write_html
 
 _bokeh_loaded = False
@@ -46,6 +48,12 @@ class View:
 
     def to_html(self, path=None):
         """Standalone HTML (BokehJS inline, interactive without a kernel); written to ``path`` if given."""
-        if path is None:
-            return to_html(self.layout, self.title)
-        return write_html(self.layout, self.title, path)
+        logger = logging.getLogger("bokeh.embed.util")
+        level = logger.level
+        # Views with a classifier also have Python callbacks; bokeh warns that they cannot run
+        # in a file. That is expected: the JavaScript side carries the file on its own.
+        logger.setLevel(logging.ERROR)
+        try:
+            return to_html(self.layout, self.title) if path is None else write_html(self.layout, self.title, path)
+        finally:
+            logger.setLevel(level)

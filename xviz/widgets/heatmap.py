@@ -12,35 +12,23 @@ from .. import plots
 from ..images import baseline as make_baseline
 from ..images import to_numpy, to_tensor
 from .base import View
+from .js import HELPERS
 
 COLORS = ("#e45756", "#4c78a8", "#54a24b", "#f58518", "#b279a2", "#9d755d", "#72b7b2")
 
-# Rebuild the perturbed image of the chosen step in the browser: cells of the order are
-# switched on a grid, upsampled bilinearly (align_corners) and used to blend photo and baseline.
-SCRUB_JS = """
+# Rebuild the perturbed image of the chosen step in the browser: the first cells of the order
+# are switched on the grid, upsampled as in Python, and blend photo and baseline.
+SCRUB_JS = HELPERS + """
 const i = Math.max(0, select.options.indexOf(select.value));
 const kind = mode.active == 0 ? "deletion" : "insertion";
 const n = Math.min(Math.round(slider.value), counts.length - 1);
-const k = counts[n], gh = grid[0], gw = grid[1];
+const k = counts[n], gh = grid[0], gw = grid[1], H = size[0], W = size[1];
 const order = store.data.order[i];
 const cells = new Float32Array(gh * gw);
 for (let j = 0; j < k; j++) cells[order[j]] = 1;
-const out = pert.data.image[0], H = size[0], W = size[1];
-const o8 = new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
-const p8 = new Uint8Array(photo.buffer, photo.byteOffset, photo.byteLength);
-const b8 = new Uint8Array(base.buffer, base.byteOffset, base.byteLength);
-for (let r = 0; r < H; r++) {
-  const fy = H > 1 ? r * (gh - 1) / (H - 1) : 0, y0 = Math.floor(fy), y1 = Math.min(y0 + 1, gh - 1), wy = fy - y0;
-  for (let c = 0; c < W; c++) {
-    const fx = W > 1 ? c * (gw - 1) / (W - 1) : 0, x0 = Math.floor(fx), x1 = Math.min(x0 + 1, gw - 1), wx = fx - x0;
-    const u = (1 - wy) * ((1 - wx) * cells[y0 * gw + x0] + wx * cells[y0 * gw + x1])
-            + wy * ((1 - wx) * cells[y1 * gw + x0] + wx * cells[y1 * gw + x1]);
-    const a = kind == "deletion" ? u : 1 - u;  // weight of the baseline
-    const q = ((H - 1 - r) * W + c) * 4;       // bokeh stores rows bottom-up
-    for (let ch = 0; ch < 3; ch++) o8[q + ch] = Math.round(p8[q + ch] * (1 - a) + b8[q + ch] * a);
-    o8[q + 3] = 255;
-  }
-}
+const u = gridMask(cells, gh, gw, H, W);
+if (kind == "deletion") for (let j = 0; j < u.length; j++) u[j] = 1 - u[j];  // switched cells show the baseline
+blend(pert.data.image[0], photo, base, u, H, W);
 pert.change.emit();
 const score = store.data[kind][i][n];
 const frac = counts[n] / (gh * gw);

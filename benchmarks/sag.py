@@ -1,0 +1,61 @@
+"""Structured attention graphs on the bundled photos: time, model passes and where they go.
+
+Run:  python benchmarks/sag.py                          (all photos at the paper's settings, minutes on 2 CPU cores)
+      python benchmarks/sag.py --photos chelsea --beam-width 5
+
+The paper's settings are the defaults: a 7 x 7 grid, beam width 3, q 15, threshold 0.9, 2 I-GOS
+iterations for the order. Passes are images through the model; they are split by phase:
+``order`` (the I-GOS run, forward and backward), ``beam`` (the candidates), ``minimality``
+(pruning roots) and ``graph``. The forward cost per image, measured in the same run, says
+how much of the time is the model.
+"""
+import argparse
+import json
+import time
+
+import torch
+
+import xviz
+from heatmaps import PHOTOS, pass_costs, table  # this folder's heatmap benchmark: same photos and table
+
+PHASES = ["order", "beam", "minimality", "graph"]
+
+
+def run_one(clf, photo, settings):
+    start = time.perf_counter()
+    g = xviz.sag(clf, xviz.zoo.image(photo), progress=False, **settings)
+    seconds = time.perf_counter() - start
+    split = {phase: g.history["passes"].get(phase, 0) for phase in PHASES}
+    return {"photo": photo, "label": g.label, "p_full": g.p_full, "seconds": seconds, "passes": g.passes, **split,
+            "roots": len(g.roots), "diverse": len(g.diverse), "nodes": g.graph.number_of_nodes(),
+            "steps": len(g.history["steps"])}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--photos", default=",".join(PHOTOS))
+    parser.add_argument("--grid", type=int, default=7)
+    parser.add_argument("--regions", default="grid", choices=["grid", "slic"])
+    parser.add_argument("--beam-width", type=int, default=3)
+    parser.add_argument("--q", type=int, default=15)
+    parser.add_argument("--threshold", type=float, default=0.9)
+    parser.add_argument("--json", help="also write the rows to this file")
+    args = parser.parse_args()
+    settings = {"grid": args.grid, "regions": args.regions, "beam_width": args.beam_width, "q": args.q,
+                "threshold": args.threshold}
+    clf = xviz.zoo.efficientnet_lite0()
+    costs = pass_costs(clf)
+    print(f"# {clf.name} on {clf.device} ({torch.get_num_threads()} threads): forward {costs[0] * 1e3:.1f} ms/image,"
+          f" forward+backward {costs[1] * 1e3:.1f} ms/image; {settings}\n")
+    rows = []
+    for photo in args.photos.split(","):
+        rows.append(run_one(clf, photo, settings))
+        print(table(rows[-1:], list(rows[-1])).splitlines()[-1], flush=True)
+    print("\n" + table(rows, list(rows[0])))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"costs": costs, "settings": settings, "rows": rows}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

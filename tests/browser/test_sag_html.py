@@ -1,0 +1,91 @@
+"""The SAGExplorer's standalone HTML in a real browser, offline: roots, graph nodes, region
+clicks and steps all change what is shown, without a kernel."""
+import numpy as np
+import pytest
+
+import xviz
+from xviz.widgets import SAGExplorer
+
+from .conftest import click_data, model
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    clf = xviz.zoo.digits_cnn(device="cpu")
+    g = xviz.sag(clf, xviz.zoo.image("digit-3"), grid=4, progress=False)
+    ex = SAGExplorer(g, clf=clf)
+    return ex.to_html(tmp_path_factory.mktemp("html") / "sag.html"), g, ex
+
+
+def open_view(page, path):
+    page.goto(path.as_uri())
+    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
+                           "Bokeh.documents[0].get_model_by_name('sag-info') !== null")
+    page.wait_for_timeout(500)
+
+
+def selected(page):
+    flags = page.evaluate("() => Array.from(Bokeh.documents[0].all_models ? [...Bokeh.documents[0].all_models]"
+                          ".find(m => m.data && m.data.selected).data.selected[0] : [])")
+    return tuple(i for i, f in enumerate(flags) if f)
+
+
+def info(page):
+    return page.evaluate(f"() => {model('sag-info')}.text")
+
+
+def test_root_button_shows_the_root_and_its_confidence(page, exported):
+    path, g, _ = exported
+    open_view(page, path)
+    page.locator("button:has-text('root 1')").click()
+    page.wait_for_timeout(300)
+    assert selected(page) == g.diverse[0]
+    p = g.graph.nodes[g.diverse[0]]["p"]
+    assert f"p({g.label}) = <b>{p:.3f}</b>" in info(page) and "(sufficient)" in info(page)
+    page.screenshot(path=str(path.with_suffix(".png")), full_page=True)
+    assert page.errors == []
+
+
+def test_clicking_a_graph_node_loads_its_regions(page, exported):
+    path, g, ex = exported
+    open_view(page, path)
+    nodes = ex.nodes.data
+    i = next(k for k, r in enumerate(nodes["regions"]) if g.graph.nodes[tuple(r)]["depth"] == 1)
+    click_data(page, "sag-graph", nodes["x"][i], nodes["y"][i])
+    assert selected(page) == tuple(nodes["regions"][i])
+    assert f"<b>{nodes['p'][i]:.3f}</b>" in info(page)
+    assert page.errors == []
+
+
+def test_clicking_a_region_toggles_it_and_changes_the_shown_image(page, exported):
+    path, g, _ = exported
+    open_view(page, path)
+    page.locator("button:has-text('root 1')").click()
+    page.wait_for_timeout(300)
+    before = np.array(page.evaluate(f"() => Array.from({model('shown-image')}.data.image[0])"), dtype=np.uint32)
+    region = g.diverse[0][0]
+    rows, cols = np.nonzero(g.segments == region)
+    H = g.segments.shape[0]
+    click_data(page, "shown", cols.mean() + 0.5, H - rows.mean() - 0.5)
+    assert selected(page) == g.diverse[0][1:]
+    after = np.array(page.evaluate(f"() => Array.from({model('shown-image')}.data.image[0])"), dtype=np.uint32)
+    assert (before != after).any()
+    key = tuple(g.diverse[0][1:])
+    text = info(page)
+    if key in g.cache:  # every child of a root is in the graph, so its probability is known
+        assert f"<b>{g.cache[key]:.3f}</b>" in text
+    else:
+        assert "not scored during the search" in text
+    assert page.errors == []
+
+
+def test_step_moves_to_the_child_that_keeps_most(page, exported):
+    path, g, _ = exported
+    open_view(page, path)
+    page.locator("button:has-text('root 1')").click()
+    page.wait_for_timeout(300)
+    page.locator("button:has-text('step')").click()
+    page.wait_for_timeout(300)
+    children = list(g.graph.successors(g.diverse[0]))
+    assert selected(page) == max(children, key=lambda c: g.graph.nodes[c]["p"])
+    assert page.errors == []

@@ -1,0 +1,98 @@
+"""SAGExplorer at the Python level: toggling regions changes the shown probabilities, and
+selecting a node, a root or a step sets the toggles. The browser side is in tests/browser/."""
+import numpy as np
+import pytest
+
+import xviz
+from xviz.widgets import SAGExplorer
+
+
+@pytest.fixture(scope="module")
+def digit_sag():
+    clf = xviz.zoo.digits_cnn(device="cpu")
+    return clf, xviz.sag(clf, xviz.zoo.image("digit-3"), grid=4, progress=False)
+
+
+def fresh(clf, g, subset):
+    """p(target) of the image shown with exactly these regions, evaluated anew."""
+    m = g.mask(subset)[..., None]
+    x, _ = clf.prepare(g.image * m)  # the SAG's baseline here is black
+    return float(clf.probs(x)[0, g.target])
+
+
+def test_toggling_a_region_rescores_the_shown_image(digit_sag):
+    clf, g = digit_sag
+    ex = SAGExplorer(g, clf=clf)
+    assert ex.selected == tuple(range(g.regions)) and ex.probability == pytest.approx(g.p_full)
+    root = g.diverse[0]
+    ex.select(root)
+    assert ex.probability == pytest.approx(fresh(clf, g, root), abs=1e-5)
+    ex.toggle(root[0])
+    assert ex.selected == root[1:]
+    assert ex.probability == pytest.approx(fresh(clf, g, root[1:]), abs=1e-5)
+    assert ex.probability != pytest.approx(g.graph.nodes[root]["p"], abs=1e-3)
+    assert ex.top5[0][1] >= ex.top5[-1][1] and len(ex.top5) == 5
+    assert ex.relative == pytest.approx(ex.probability / g.p_full)
+
+
+def test_a_subset_nobody_scored_is_scored_once(digit_sag):
+    clf, g = digit_sag
+    ex = SAGExplorer(g, clf=clf)
+    odd = tuple(r for r in range(g.regions) if r % 3 == 0)
+    before = clf.images_scored
+    ex.select(odd)
+    ex.select(odd)
+    assert clf.images_scored - before == 1
+    assert ex.probability == pytest.approx(fresh(clf, g, odd), abs=1e-5)
+
+
+def test_nodes_roots_reset_and_steps_set_the_toggles(digit_sag):
+    clf, g = digit_sag
+    ex = SAGExplorer(g, clf=clf)
+    ex.show_root(0)
+    assert ex.selected == g.diverse[0]
+    node = next(n for n in g.graph if g.graph.nodes[n]["depth"] == 1)
+    ex.select(node)
+    assert ex.selected == node and ex.probability == pytest.approx(g.graph.nodes[node]["p"])
+    ex.show_root(0)
+    assert ex.step()
+    child = ex.selected
+    assert child in g.graph.successors(g.diverse[0])
+    assert g.graph.nodes[child]["p"] == max(g.graph.nodes[c]["p"] for c in g.graph.successors(g.diverse[0]))
+    ex.reset()
+    assert ex.selected == tuple(range(g.regions))
+    with pytest.raises(ValueError, match="root 9 does not exist"):
+        ex.show_root(9)
+    with pytest.raises(ValueError, match=r"regions \[99\] do not exist"):
+        ex.select([99])
+
+
+def test_without_a_classifier_only_scored_subsets_have_numbers(digit_sag):
+    _, g = digit_sag
+    ex = SAGExplorer(g)
+    ex.show_root(0)
+    assert ex.probability == pytest.approx(g.graph.nodes[g.diverse[0]]["p"])
+    candidates = [tuple(r for r in range(g.regions) if r % k == j) for k in (2, 3, 4) for j in range(k)]
+    never = next(c for c in candidates if ",".join(map(str, c)) not in ex.known.data["key"])
+    ex.select(never)
+    assert ex.probability is None and ex.top5 == []
+
+
+def test_the_graph_is_drawn_as_a_dag_with_roots_on_top(digit_sag):
+    _, g = digit_sag
+    ex = SAGExplorer(g)
+    assert len(ex.nodes.data["key"]) == g.graph.number_of_nodes() == len(set(ex.nodes.data["key"]))
+    depth = {tuple(r): -y for r, y in zip(ex.nodes.data["regions"], ex.nodes.data["y"])}
+    assert all(depth[root] == 0 for root in g.diverse)
+    assert len(ex.edges.data["removed"]) == g.graph.number_of_edges()
+    for parent, removed, child in zip(ex.edges.data["parent"], ex.edges.data["removed"], ex.edges.data["child_regions"]):
+        assert sorted(child + [removed]) == [int(r) for r in parent.split(",")]
+
+
+def test_html_export(digit_sag, tmp_path):
+    clf, g = digit_sag
+    ex = xviz.show(g, clf=clf)
+    assert isinstance(ex, SAGExplorer)
+    text = ex.to_html(tmp_path / "sag.html").read_text()
+    assert text.startswith("<!DOCTYPE html>") and "not scored during the search" in text
+    assert ex.render.args["live"] is True  # exporting does not change the notebook view

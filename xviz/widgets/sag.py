@@ -1,0 +1,391 @@
+"""SAGExplorer: toggle image regions, walk the structured attention graph, compare roots.
+
+The state (which regions are shown) lives in one bokeh data source that the browser edits
+when a region or a graph node is clicked; the browser renders the shown image and looks the
+probabilities up in a table of scored subsets. With a classifier and a running kernel,
+subsets nobody scored yet are scored in Python and added to that table, so the page
+updates; without a kernel (the exported HTML) everything the search scored stays explorable.
+"""
+import base64
+import html
+import io
+
+import numpy as np
+from bokeh.layouts import column, row
+from bokeh.models import (Button, ColorBar, ColumnDataSource, CustomJS, Div, FactorRange, HoverTool,
+                          LinearColorMapper, Range1d, TapTool)
+from bokeh.palettes import Viridis256
+from bokeh.plotting import figure
+
+from .. import plots
+from ..images import baseline as make_baseline
+from ..images import to_numpy, to_tensor
+from .base import View
+from .js import HELPERS
+
+RENDER_JS = HELPERS + """
+const sel = state.data.selected[0], R = sel.length, H = size[0], W = size[1];
+let weight;
+if (kind == "grid") {
+  weight = gridMask(Float32Array.from(sel), grid, grid, H, W);
+} else {
+  weight = new Float32Array(H * W);
+  for (let j = 0; j < H * W; j++) weight[j] = sel[segments[j]];
+}
+blend(shown.data.image[0], photo, base, weight, H, W);
+shown.change.emit();
+const ids = [];
+for (let r = 0; r < R; r++) if (sel[r]) ids.push(r);
+const key = ids.join(",");
+const at = known.data.key.indexOf(key);
+let text = `<b>${ids.length}</b> of ${R} regions shown`;
+if (at < 0) {
+  text += live ? "; scoring..." : "; this subset was not scored during the search (open it in a notebook with the model to score it)";
+} else {
+  const p = known.data.p[at];
+  text += `: p(${label}) = <b>${p.toFixed(3)}</b>, <b>${(100 * p / p_full).toFixed(0)}%</b> of the full image's ${p_full.toFixed(3)}`;
+  if (p >= threshold * p_full) text += " (sufficient)";
+}
+info.text = text;
+const top = at >= 0 ? known.data.top5[at] : [];
+const names = top.map(t => t[0]).reverse();
+bars.data = {label: names, p: top.map(t => t[1]).reverse(), text: top.map(t => (100 * t[1]).toFixed(1) + "%").reverse()};
+bar_range.factors = names;
+const n = nodes.data.key.indexOf(key);
+current.data = n >= 0 ? {x: [nodes.data.x[n]], y: [nodes.data.y[n]]} : {x: [], y: []};
+"""
+
+TOGGLE_JS = """
+const H = size[0], W = size[1];
+const col = Math.floor(cb_obj.x), row = H - 1 - Math.floor(cb_obj.y);
+if (col < 0 || col >= W || row < 0 || row >= H) return;
+const r = segments[row * W + col];
+const sel = Array.from(state.data.selected[0]);
+sel[r] = sel[r] ? 0 : 1;
+state.data = {selected: [sel]};
+"""
+
+NODE_JS = """
+const idx = nodes.selected.indices;
+if (!idx.length) return;
+const sel = new Array(count).fill(0);
+for (const r of nodes.data.regions[idx[0]]) sel[r] = 1;
+state.data = {selected: [sel]};
+"""
+
+SUBSET_JS = """
+const sel = new Array(count).fill(subset === null ? 1 : 0);
+if (subset !== null) for (const r of subset) sel[r] = 1;
+state.data = {selected: [sel]};
+"""
+
+# One step down the graph: to the child that keeps the most probability.
+STEP_JS = """
+const sel = state.data.selected[0], ids = [];
+for (let r = 0; r < sel.length; r++) if (sel[r]) ids.push(r);
+const key = ids.join(","), e = edges.data;
+let best = -1;
+for (let j = 0; j < e.parent.length; j++)
+  if (e.parent[j] == key && (best < 0 || e.p[j] > e.p[best])) best = j;
+if (best < 0) { info.text = "No smaller subset below this one in the graph: pick a root or a node."; return; }
+const next = new Array(sel.length).fill(0);
+for (const r of e.child_regions[best]) next[r] = 1;
+state.data = {selected: [next]};
+"""
+
+
+def _key(regions):
+    return ",".join(str(int(r)) for r in sorted(regions))
+
+
+def _png(image, side=96):
+    """A small PNG data URL of an H x W x 3 image, for hover tooltips."""
+    from PIL import Image
+
+    im = Image.fromarray((np.clip(image, 0, 1) * 255).round().astype(np.uint8)).resize((side, side))
+    buffer = io.BytesIO()
+    im.save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _levels(graph):
+    """x, y of every node: one row per depth (roots on top), nodes ordered by probability."""
+    pos = {}
+    depths = sorted({d for _, d in graph.nodes(data="depth")})
+    for depth in depths:
+        level = sorted((n for n, d in graph.nodes(data="depth") if d == depth),
+                       key=lambda n: (-graph.nodes[n]["p"], n))
+        for i, node in enumerate(level):
+            pos[node] = ((i + 1) / (len(level) + 1), -float(depth))
+    return pos
+
+
+class SAGExplorer(View):
+    """Explore a structured attention graph: click regions, nodes, roots; watch the confidence.
+
+    Parameters
+    ----------
+    sag : xviz.SAG
+    clf : xviz.Classifier, optional
+        With it, any subset you toggle is scored (in the kernel); without it, the subsets the
+        search scored are shown, which is also all the exported HTML knows.
+    width : int
+        Width of the image in pixels.
+
+    Examples
+    --------
+    >>> import xviz
+    >>> clf = xviz.zoo.digits_cnn()
+    >>> g = xviz.sag(clf, xviz.zoo.image("digit-3"), grid=4, progress=False)
+    >>> ex = SAGExplorer(g, clf=clf)
+    >>> ex.show_root(0)
+    >>> ex.selected == g.diverse[0] and ex.probability == g.graph.nodes[g.diverse[0]]["p"]
+    True
+    >>> ex.toggle(g.diverse[0][0])
+    >>> len(ex.selected) == len(g.diverse[0]) - 1
+    True
+    """
+
+    title = "xviz structured attention graph"
+
+    def __init__(self, sag, clf=None, width=320):
+        self.sag, self.clf = sag, clf
+        self.count = sag.regions
+        self._build(width)
+        super().__init__(self._layout)
+
+    # -- data ---------------------------------------------------------------------------
+    def _known(self):
+        g = self.sag
+        table = {k: (p, []) for k, p in g.cache.items()}
+        for node, data in g.graph.nodes(data=True):
+            table[tuple(node)] = (data["p"], data["top5"])
+        full = tuple(range(self.count))
+        if full not in table:
+            table[full] = (g.p_full, self._top5(full)[0] if self.clf is not None else [])
+        return {"key": [_key(k) for k in table], "p": [float(v[0]) for v in table.values()],
+                "top5": [[[str(a), float(b)] for a, b in v[1]] for v in table.values()]}
+
+    def _top5(self, subset):
+        m = self.sag.mask(subset)[..., None]
+        base = self._baseline_image()
+        x, _ = self.clf.prepare(self.sag.image * m + base * (1 - m))
+        probs = self.clf.probs(x)[0]
+        values, indices = probs.topk(min(5, len(probs)))
+        return [[self.clf.label(int(i)), float(v)] for v, i in zip(values, indices)], float(probs[self.sag.target])
+
+    def _baseline_image(self):
+        kind = self.sag.settings.get("baseline", "black")
+        return to_numpy(make_baseline(to_tensor(self.sag.image), kind))[0]
+
+    # -- building -----------------------------------------------------------------------
+    def _build(self, width):
+        g = self.sag
+        H, W = g.segments.shape
+        self.known = ColumnDataSource(self._known())
+        self.state = ColumnDataSource({"selected": [[1] * self.count]})
+        self.shown_figure = plots.image_figure(g.image, title=f"shown regions: {g.label}", width=width)
+        self.shown_figure.name = "shown"
+        self.shown = self.shown_figure.renderers[0].data_source
+        self.shown.name = "shown-image"
+        self._outline(self.shown_figure)
+        self.info = Div(text="", width=width, name="sag-info")
+        graph_figure, self.nodes, self.edges, self.current = self._graph_figure(width)
+        bar_figure, self.bars = self._bar_figure(width)
+        self.render = render = CustomJS(args={"state": self.state, "known": self.known, "shown": self.shown,
+                                "photo": plots.to_rgba(g.image), "base": plots.to_rgba(self._baseline_image()),
+                                "segments": g.segments.ravel().astype(np.int32), "size": [H, W],
+                                "grid": int(g.settings.get("grid", 0)), "kind": g.settings.get("regions", "grid"),
+                                "info": self.info, "label": g.label, "p_full": float(g.p_full),
+                                "threshold": float(g.threshold), "bars": self.bars, "bar_range": bar_figure.y_range,
+                                "nodes": self.nodes, "current": self.current, "live": self.clf is not None},
+                          code=RENDER_JS)
+        self.state.js_on_change("data", render)
+        self.known.js_on_change("data", render)
+        self.shown_figure.js_on_event("tap", CustomJS(args={"state": self.state, "segments": g.segments.ravel()
+                                                            .astype(np.int32), "size": [H, W]}, code=TOGGLE_JS))
+        self.nodes.selected.js_on_change("indices", CustomJS(
+            args={"nodes": self.nodes, "state": self.state, "count": self.count}, code=NODE_JS))
+        if self.clf is not None:
+            self.state.on_change("data", lambda attr, old, new: self._score_current())
+        self.info.text = (f"<b>{self.count}</b> of {self.count} regions shown: p({html.escape(g.label)}) = "
+                          f"<b>{g.p_full:.3f}</b>. Click regions to hide or show them, or a node of the graph.")
+        self._layout = row(column(self.shown_figure, self.info, self._buttons()), column(graph_figure, bar_figure))
+
+    def _outline(self, fig):
+        """Region borders and ids over the image, so regions can be named and clicked."""
+        seg = self.sag.segments
+        edge = np.zeros(seg.shape, bool)
+        edge[:, 1:] |= seg[:, 1:] != seg[:, :-1]
+        edge[1:, :] |= seg[1:, :] != seg[:-1, :]
+        rgba = np.zeros(seg.shape + (4,), np.uint8)
+        rgba[edge] = (255, 255, 255, 150)
+        H, W = seg.shape
+        fig.image_rgba(image=[np.ascontiguousarray(rgba[::-1]).view(np.uint32)[..., 0]], x=0, y=0, dw=W, dh=H)
+        ids = np.arange(self.count)
+        rows, cols = np.indices(seg.shape)
+        cy = np.bincount(seg.ravel(), rows.ravel(), self.count) / np.maximum(np.bincount(seg.ravel(), None, self.count), 1)
+        cx = np.bincount(seg.ravel(), cols.ravel(), self.count) / np.maximum(np.bincount(seg.ravel(), None, self.count), 1)
+        fig.text(x=cx + 0.5, y=H - cy - 0.5, text=[str(i) for i in ids], text_font_size="7pt", text_color="white",
+                 text_align="center", text_baseline="middle", text_alpha=0.8)
+
+    def _graph_figure(self, width):
+        g = self.sag
+        graph = g.graph
+        pos = _levels(graph)
+        order = list(graph.nodes)
+        nodes = ColumnDataSource({
+            "key": [_key(n) for n in order], "regions": [list(map(int, n)) for n in order],
+            "x": [pos[n][0] for n in order], "y": [pos[n][1] for n in order],
+            "p": [graph.nodes[n]["p"] for n in order], "relative": [graph.nodes[n]["relative"] for n in order],
+            "size": [len(n) for n in order], "thumb": [_png(g.image * g.mask(n)[..., None] + self._baseline_image()
+                                                           * (1 - g.mask(n)[..., None])) for n in order],
+            "name": ["{" + ", ".join(map(str, n)) + "}" for n in order]}, name="sag-nodes")
+        links = list(graph.edges(data=True))
+        edges = ColumnDataSource({
+            "x0": [pos[a][0] for a, _, _ in links], "y0": [pos[a][1] for a, _, _ in links],
+            "x1": [pos[b][0] for _, b, _ in links], "y1": [pos[b][1] for _, b, _ in links],
+            "parent": [_key(a) for a, _, _ in links], "child_regions": [list(map(int, b)) for _, b, _ in links],
+            "removed": [int(d["removed"]) for _, _, d in links], "drop": [float(d["drop"]) for _, _, d in links],
+            "p": [graph.nodes[b]["p"] for _, b, _ in links],
+            "width": [1 + 6 * max(0.0, d["drop"]) / max(g.p_full, 1e-12) for _, _, d in links]})
+        depth = max([graph.nodes[n]["depth"] for n in graph] or [0])
+        fig = figure(width=width + 140, height=max(220, 90 * (depth + 1) + 60), title="the graph: roots on top; "
+                     "each edge removes one region", x_range=Range1d(0, 1), y_range=Range1d(-depth - 0.5, 0.5),
+                     toolbar_location=None, tools="", min_border=10)
+        fig.name = "sag-graph"
+        fig.axis.visible = False
+        fig.grid.visible = False
+        segs = fig.segment("x0", "y0", "x1", "y1", source=edges, line_width="width", line_color="#999999",
+                           line_alpha=0.8)
+        mapper = LinearColorMapper(palette=Viridis256, low=0, high=1)
+        dots = fig.scatter("x", "y", source=nodes, size=16, fill_color={"field": "relative", "transform": mapper},
+                           line_color="#333333", name="nodes")
+        current = ColumnDataSource({"x": [], "y": []})
+        fig.scatter("x", "y", source=current, size=26, fill_alpha=0, line_color="#e45756", line_width=3)
+        fig.add_tools(TapTool(renderers=[dots]))
+        fig.add_tools(HoverTool(renderers=[dots], tooltips="""
+            <div><img src="@thumb" width="96" height="96"></div>
+            <div>regions @name</div><div>p = @p{0.000}, @relative{0%} of the full image</div>"""))
+        fig.add_tools(HoverTool(renderers=[segs], line_policy="interp",
+                                tooltips=[("removed region", "@removed"), ("confidence drop", "@drop{0.000}")]))
+        fig.add_layout(ColorBar(color_mapper=mapper, title="relative confidence", width=8), "right")
+        return fig, nodes, edges, current
+
+    def _bar_figure(self, width):
+        start = self.known.data["key"].index(_key(range(self.count)))
+        top = self.known.data["top5"][start]
+        names = [t[0] for t in top][::-1]
+        bars = ColumnDataSource({"label": names, "p": [t[1] for t in top][::-1],
+                                 "text": [f"{100 * t[1]:.1f}%" for t in top][::-1]}, name="sag-bars")
+        fig = figure(y_range=FactorRange(*names), x_range=Range1d(0, 1.15), width=width + 140, height=190,
+                     title="top classes of the shown image", toolbar_location=None, tools="")
+        fig.hbar(y="label", right="p", height=0.7, source=bars, color="#4c78a8")
+        fig.text(x="p", y="label", text="text", source=bars, x_offset=4, text_baseline="middle", text_font_size="8pt")
+        fig.ygrid.visible = False
+        return fig, bars
+
+    def _buttons(self):
+        def button(label, subset, name):
+            b = Button(label=label, width=110, name=name)
+            b.js_on_event("button_click", CustomJS(args={"state": self.state, "count": self.count,
+                                                         "subset": None if subset is None else list(map(int, subset))},
+                                                   code=SUBSET_JS))
+            return b
+
+        roots = [button(f"root {i + 1}", r, f"root-{i + 1}") for i, r in enumerate(self.sag.diverse)]
+        step = Button(label="step: drop a region", width=150, name="step")
+        step.js_on_event("button_click", CustomJS(args={"state": self.state, "edges": self.edges,
+                                                        "info": self.info}, code=STEP_JS))
+        return column(row(button("full image", None, "reset"), step), row(*roots) if roots else Div())
+
+    def to_html(self, path=None):
+        """Standalone HTML: the graph, its nodes, the roots and every subset the search scored
+        stay interactive without a kernel; other subsets say they were not scored."""
+        live = self.render.args["live"]
+        self.render.args = {**self.render.args, "live": False}
+        try:
+            return super().to_html(path)
+        finally:
+            self.render.args = {**self.render.args, "live": live}
+
+    # -- state a notebook or a test can read and set ------------------------------------
+    @property
+    def selected(self):
+        """The shown regions, as a sorted tuple of ids."""
+        return tuple(int(r) for r, on in enumerate(self.state.data["selected"][0]) if on)
+
+    def select(self, regions):
+        """Show exactly these regions (scored with the classifier when the subset is new)."""
+        regions = [int(r) for r in regions]
+        bad = [r for r in regions if not 0 <= r < self.count]
+        if bad:
+            raise ValueError(f"regions {bad} do not exist; this SAG has regions 0..{self.count - 1}")
+        flags = [0] * self.count
+        for r in regions:
+            flags[r] = 1
+        self.state.data = {"selected": [flags]}
+        if self.clf is not None:
+            self._score_current()  # idempotent: the state's Python callback may have done it
+
+    def toggle(self, region):
+        """Hide a shown region, or show a hidden one."""
+        current = set(self.selected)
+        self.select(sorted(current ^ {int(region)}))
+
+    def reset(self):
+        """Show the full image."""
+        self.select(range(self.count))
+
+    def show_root(self, i):
+        """Show the i-th diverse root."""
+        if not 0 <= i < len(self.sag.diverse):
+            raise ValueError(f"root {i} does not exist; this SAG has {len(self.sag.diverse)} diverse roots")
+        self.select(self.sag.diverse[i])
+
+    def step(self):
+        """Move to the child in the graph that keeps the most probability; False at the bottom."""
+        key = self.selected
+        children = [c for c in self.sag.graph.successors(key)] if key in self.sag.graph else []
+        if not children:
+            return False
+        self.select(max(children, key=lambda c: self.sag.graph.nodes[c]["p"]))
+        return True
+
+    def _lookup(self):
+        key = _key(self.selected)
+        keys = self.known.data["key"]
+        return keys.index(key) if key in keys else None
+
+    @property
+    def probability(self):
+        """p(target) of the shown image, or None when it was never scored (no classifier)."""
+        at = self._lookup()
+        return None if at is None else self.known.data["p"][at]
+
+    @property
+    def relative(self):
+        """The shown image's probability relative to the full image's, or None."""
+        p = self.probability
+        return None if p is None else p / self.sag.p_full
+
+    @property
+    def top5(self):
+        """[label, probability] of the shown image's top classes (empty when unknown)."""
+        at = self._lookup()
+        return [] if at is None else self.known.data["top5"][at]
+
+    def _score_current(self):
+        """Score the shown subset with the classifier if nobody has (idempotent)."""
+        at = self._lookup()
+        if at is not None and self.known.data["top5"][at]:
+            return
+        top5, p = self._top5(self.selected)
+        data = {k: list(v) for k, v in self.known.data.items()}
+        if at is None:
+            data["key"].append(_key(self.selected))
+            data["p"].append(p)
+            data["top5"].append(top5)
+        else:
+            data["p"][at], data["top5"][at] = p, top5
+        self.known.data = data
