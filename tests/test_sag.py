@@ -72,7 +72,7 @@ def test_needing_both_regions_gives_one_root_with_both():
 
 
 def test_a_subset_reached_from_two_parents_is_one_node():
-    g = sag(windows_clf([0, 3, 12], SUM), WHITE, target="yes", **FAST)
+    g = sag(windows_clf([0, 3, 12], SUM), WHITE, target="yes", max_nodes=None, **FAST)
     assert g.roots == [(0, 3, 12)]
     pairs, singles = [(0, 3), (0, 12), (3, 12)], [(0,), (3,), (12,)]
     assert set(g.graph.nodes) == {(0, 3, 12), *pairs, *singles}
@@ -88,9 +88,12 @@ def test_a_subset_reached_from_two_parents_is_one_node():
     assert node[(0, 3)]["top5"][0][0] == "yes" and node[(0,)]["top5"][0][0] == "no"
 
 
-def test_expand_threshold_stops_the_graph():
+def test_expand_threshold_and_max_nodes_stop_the_graph():
     g = sag(windows_clf([0, 3, 12], SUM), WHITE, target="yes", expand_threshold=0.8, **FAST)
     assert g.graph.number_of_nodes() == 4  # the pairs (0.71 of p_full) are not expanded
+    for budget in (2, 4):  # the root is expanded with all its children; then the budget is spent
+        g = sag(windows_clf([0, 3, 12], SUM), WHITE, target="yes", max_nodes=budget, **FAST)
+        assert set(g.graph.nodes) == {(0, 3, 12), (0, 3), (0, 12), (3, 12)}
 
 
 def by_weights(weights):
@@ -266,6 +269,7 @@ def test_json_round_trip(tmp_path):
     ({"q": 0}, "q must be at least 1"),
     ({"max_roots": 0}, "max_roots must be at least 1"),
     ({"max_overlap": -1}, "max_overlap must be at least 0"),
+    ({"max_nodes": 0}, "max_nodes must be at least 1, or None for no limit, got 0"),
     ({"baseline": "noise"}, "unknown baseline 'noise'"),
 ])
 def test_bad_settings(kwargs, message):

@@ -17,13 +17,16 @@ deliberate:
 - the beam keeps exactly ``beam_width`` states, deduplicated (the original keeps one more
   and may keep the same subset twice);
 - every subset is scored once: all candidates of a step in one batch, through a cache that
-  also serves the minimality pruning and the graph;
+  also serves the minimality pruning and the graph; a sufficient candidate that holds a root
+  already found is not pruned again (pruning is where most passes go);
 - minimality does not depend on the order the regions are scanned in: a root is shrunk by
   dropping, each time, the region whose removal keeps the highest probability, until no
   single removal stays sufficient (the original scans row-major and drops the first);
 - identical subsets reached from different parents are one node, so the graph is a DAG
   (the original draws a forest with repeated nodes), and every region of a node can be
-  removed (the original only tries the first three);
+  removed (the original only tries the first three, which bounds the graph but depends on
+  the order the regions are listed in); the graph is bounded by a node budget instead
+  (``max_nodes``), spent on the most confident nodes first;
 - the diverse roots are an exact maximum set of roots overlapping pairwise in at most
   ``max_overlap`` regions, ties broken by the higher summed probability.
 """
@@ -207,7 +210,7 @@ def _beam_search(score, order, cfg, limit, steps):
 
     ``steps`` is the iterable of steps (a progress bar or a range); one step adds one region.
     """
-    beam, roots, log = [()], set(), []
+    beam, roots, found, log = [()], set(), 0, []
     for _ in steps:
         candidates = _expand(beam, order, cfg["q"])
         if not candidates:
@@ -215,12 +218,18 @@ def _beam_search(score, order, cfg, limit, steps):
         before = dict(score.passes)
         p = score(candidates, "beam")
         sufficient = [c for c in candidates if p[c] >= limit]
-        roots |= _prune(sufficient, score, limit)
+        found += len(sufficient)
+        # A candidate holding a root already found is not minimal and, pruned, would most
+        # likely give that root back; pruning is where the passes go, so skip it.
+        fresh = [c for c in sufficient if not any(set(r) <= set(c) for r in roots)]
+        roots |= _prune(fresh, score, limit)
         beam = sorted((c for c in candidates if p[c] < limit), key=lambda c: (-p[c], c))[:cfg["beam_width"]]
         log.append({"candidates": len(candidates), "sufficient": len(sufficient), "roots": len(roots),
                     "passes": {k: v - before.get(k, 0) for k, v in score.passes.items() if v > before.get(k, 0)},
                     "beam": [list(s) for s in beam]})
-        if len(roots) > cfg["max_roots"] or not beam:
+        # As in the paper's search, the budget counts sufficient candidates found, before
+        # pruning (several may prune to the same minimal root).
+        if found > cfg["max_roots"] or not beam:
             break
     return roots, log
 
@@ -238,7 +247,25 @@ def _diverse(roots, p, max_overlap):
     return sorted(best, key=lambda r: (-p[r], r))
 
 
-def _graph(diverse, score, p_full, expand_threshold):
+def _to_expand(level, g, p, p_full, expand_threshold, max_nodes):
+    """The nodes of a level to expand: confident enough, most confident first, within the node budget.
+
+    A node is expanded with all its children, so the graph may pass ``max_nodes`` by one
+    node's children; then nothing more is expanded.
+    """
+    parents = [n for n in sorted(level, key=lambda n: (-p[n], n)) if len(n) > 1 and p[n] / p_full > expand_threshold]
+    if max_nodes is None:
+        return parents
+    chosen, new = [], set()
+    for n in parents:
+        if g.number_of_nodes() + len(new) >= max_nodes:
+            break
+        chosen.append(n)
+        new.update(c for c in (_without(n, r) for r in n) if c not in g)
+    return chosen
+
+
+def _graph(diverse, score, p_full, expand_threshold, max_nodes):
     """The DAG below the diverse roots: a child drops one region; level by level, one batch each."""
     g = nx.DiGraph()
     p = score(diverse, "graph")
@@ -251,8 +278,7 @@ def _graph(diverse, score, p_full, expand_threshold):
         add(root, 0)
     level, depth = list(diverse), 0
     while level:
-        parents = [n for n in level if len(n) > 1 and p[n] / p_full > expand_threshold]
-        pairs = [(n, r) for n in parents for r in n]
+        pairs = [(n, r) for n in _to_expand(level, g, p, p_full, expand_threshold, max_nodes) for r in n]
         p = score([_without(n, r) for n, r in pairs], "graph")
         depth, level = depth + 1, []
         for parent, r in pairs:
@@ -428,6 +454,8 @@ def _check(cfg, image_size):
     for key in ("max_overlap", "order_iterations"):
         if int(cfg[key]) < 0:
             raise ValueError(f"{key} must be at least 0, got {cfg[key]!r}")
+    if cfg["max_nodes"] is not None and int(cfg["max_nodes"]) < 1:
+        raise ValueError(f"max_nodes must be at least 1, or None for no limit, got {cfg['max_nodes']!r}")
 
 
 def _single_image(clf, image):
@@ -444,8 +472,8 @@ def _check_target(clf, target, p_full):
 
 
 def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_width=3, q=15, threshold=0.9,
-        expand_threshold=0.4, max_roots=10, max_overlap=1, baseline="black", order_iterations=2, seed=0,
-        progress=True):
+        expand_threshold=0.4, max_roots=10, max_overlap=1, max_nodes=200, baseline="black", order_iterations=2,
+        seed=0, progress=True):
     """Structured attention graph: minimal sufficient region sets and how confidence falls without them.
 
     Shitole et al., "One Explanation is Not Enough: Structured Attention Graphs for Image
@@ -475,9 +503,14 @@ def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_
     expand_threshold : float in [0, 1)
         A graph node gets children only if p / p_full exceeds it.
     max_roots : int
-        The search stops once more than this many minimal roots are found.
+        The search stops once more than this many sufficient candidates have been found (as
+        in the paper; they prune to this many minimal roots or fewer).
     max_overlap : int
         Diverse roots share at most this many regions pairwise.
+    max_nodes : int or None
+        The graph stops growing once it holds this many nodes; levels are expanded in turn,
+        the most confident nodes first, each with all its children. Without a limit (None)
+        the graph below a large root can grow to thousands of nodes (2^size at worst).
     baseline : "black", "blur", a number or a tensor
         What hidden regions show (:func:`xviz.images.baseline`).
     order_iterations : int
@@ -512,7 +545,7 @@ def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_
     """
     cfg = {"grid": grid, "regions": regions, "n_segments": n_segments, "beam_width": beam_width, "q": q,
            "threshold": threshold, "expand_threshold": expand_threshold, "max_roots": max_roots,
-           "max_overlap": max_overlap, "order_iterations": order_iterations, "seed": seed}
+           "max_overlap": max_overlap, "max_nodes": max_nodes, "order_iterations": order_iterations, "seed": seed}
     _check(cfg, clf.size)
     x = _single_image(clf, image)
     start, passes = time.perf_counter(), clf.images_scored
@@ -534,7 +567,7 @@ def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_
             getattr(steps, "close", lambda: None)()
         roots = sorted(found, key=lambda r: (-score.p[r], r))
         diverse = _diverse(roots, score.p, int(max_overlap))
-        graph = _graph(diverse, score, p_full, expand_threshold)
+        graph = _graph(diverse, score, p_full, expand_threshold, max_nodes)
     graph.graph.update(target=t, p_full=p_full, threshold=threshold)
     settings = {"model": clf.name, **cfg,
                 "baseline": baseline if isinstance(baseline, (str, int, float)) else "tensor"}
