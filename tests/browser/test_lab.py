@@ -1,0 +1,338 @@
+"""The views live in JupyterLab (and Voila), driven by a user in headless Chromium.
+
+A real Jupyter server runs a small notebook (the tiny digits model, so it takes seconds);
+the tests drag, click and read the pages as a user would, and check the round trip
+browser -> kernel -> browser: a region toggled in the SAGExplorer is scored in Python and
+the page shows the kernel's probability. Screenshots go to ``test-artifacts/``.
+"""
+import importlib.util
+import json
+import os
+import re
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from .conftest import CHROMIUM
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+NOTEBOOK = "lab_widgets.ipynb"
+CELLS = [
+    'import xviz\nclf = xviz.zoo.digits_cnn()\nimg = xviz.zoo.image("digit-3")',
+    "xviz.HeatmapView([xviz.gradcam(clf, img), xviz.integrated_gradients(clf, img)], clf=clf, grid=8)",
+    "g = xviz.sag(clf, img, grid=4, progress=False)\nex = xviz.SAGExplorer(g, clf=clf)\nex",
+]
+# Every page error and console error fails a test, except one kind of noise: "Failed to load
+# resource" for a request to another host, which the tests block to stay offline (Voila's
+# template links Font Awesome from cdn.jsdelivr.net). Those are kept in ``page.blocked``.
+
+
+def find(name):
+    """JavaScript for the BokehJS model of that name, in whichever Bokeh document holds it
+    (each widget output in Lab is its own document)."""
+    return f"(Bokeh.documents.map(d => d.get_model_by_name('{name}')).find(m => m))"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url, proc, log, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited ({proc.returncode}):\n{Path(log).read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    raise RuntimeError(f"server not up after {timeout} s:\n{Path(log).read_text()[-3000:]}")
+
+
+def stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+def needs(module):
+    if importlib.util.find_spec(module) is None:
+        pytest.skip(f"{module} is not installed (pip install -e '.[test]')")
+    if CHROMIUM is None:
+        pytest.skip("no chromium on PATH (Debian: apt-get install chromium)")
+
+
+@pytest.fixture(scope="session")
+def root(tmp_path_factory):
+    """A temp root with the notebook and isolated Jupyter config/settings/workspaces."""
+    import nbformat
+
+    root = tmp_path_factory.mktemp("lab")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / NOTEBOOK)
+    config = root / ".config"
+    (config / "labconfig").mkdir(parents=True)
+    # what `jupyter labextension disable` writes, but in a private config dir: no news pop-up
+    (config / "labconfig" / "page_config.json").write_text(json.dumps(
+        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    env = dict(os.environ, JUPYTER_CONFIG_DIR=str(config), JUPYTERLAB_SETTINGS_DIR=str(root / ".settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(root / ".workspaces"), JUPYTER_RUNTIME_DIR=str(root / ".runtime"),
+               OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    return root, env
+
+
+def start(cmd, root, env, name):
+    log = root / f"{name}.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT)
+    return proc, log
+
+
+@pytest.fixture(scope="session")
+def lab(root):
+    """JupyterLab on 127.0.0.1 at a free port with a random token; yields its base URL and token."""
+    needs("jupyterlab")
+    root, env = root
+    port, token = free_port(), secrets.token_hex(16)
+    proc, log = start([sys.executable, "-m", "jupyterlab", "--allow-root", "--no-browser",
+                       "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+                       f"--ServerApp.root_dir={root}", f"--IdentityProvider.token={token}",
+                       "--LabApp.expose_app_in_browser=True"], root, env, "lab")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/api/status?token={token}", proc, log)
+        yield f"http://127.0.0.1:{port}", token
+    finally:
+        stop(proc)
+
+
+@pytest.fixture(scope="session")
+def reference():
+    """The same SAG built in the test process: same model, image, settings and seed, same result."""
+    import xviz
+
+    clf = xviz.zoo.digits_cnn(device="cpu")
+    g = xviz.sag(clf, xviz.zoo.image("digit-3"), grid=4, progress=False)
+    return clf, g
+
+
+def new_page(browser, base):
+    """A page that may only talk to our server (everything else is aborted) and records JS errors."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1500})
+    context.route("**/*", lambda route: route.continue_() if route.request.url.startswith((base, "data:", "blob:"))
+                  else route.abort())
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.errors, page.blocked = [], []
+
+    def console(message):
+        if message.type != "error":
+            return
+        url = (message.location or {}).get("url", "")
+        if message.text.startswith("Failed to load resource") and url and not url.startswith(base):
+            page.blocked.append(url)  # offline on purpose: another host
+        else:
+            page.errors.append(f"console.error: {message.text} ({url})")
+
+    page.on("pageerror", lambda e: page.errors.append(f"pageerror: {e}"))
+    page.on("console", console)
+    return context, page
+
+
+def errors(page):
+    return page.errors
+
+
+@pytest.fixture(scope="module")
+def notebook(browser, lab):
+    """The notebook open in Lab with every cell run and both views rendered."""
+    base, token = lab
+    context, page = new_page(browser, base)
+    page.goto(f"{base}/lab/tree/{NOTEBOOK}?token={token}")
+    page.wait_for_function("""() => { const w = window.jupyterapp && jupyterapp.shell.currentWidget;
+        const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+        return !!k && k.status === 'idle' && k.connectionStatus === 'connected'; }""", timeout=60_000)
+    page.evaluate("() => jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_function(f"() => window.Bokeh && {find('sag-info')} && {find('heatmap')}", timeout=60_000)
+    page.locator(".noUi-handle:visible").first.wait_for(timeout=30_000)
+    page.wait_for_function("() => jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
+                           timeout=30_000)
+    page.wait_for_timeout(300)
+    yield page
+    context.close()
+
+
+def drag(page, locator, dx):
+    """Drag a noUiSlider handle by dx pixels, as a user would."""
+    locator.scroll_into_view_if_needed()
+    box = locator.bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.down()
+    page.mouse.move(x + dx, y, steps=8)
+    page.mouse.up()
+
+
+def click_data(page, figure, x, y):
+    """Click the point (x, y), in data coordinates, of the bokeh figure named ``figure``
+    (found across all Bokeh documents)."""
+    view = f"Bokeh.index.find_one({find(figure)})"
+    page.evaluate(f"() => {view}.canvas_view.el.scrollIntoView({{block: 'center'}})")
+    page.wait_for_timeout(100)
+    px, py = page.evaluate(f"""() => {{ const v = {view}, r = v.canvas_view.el.getBoundingClientRect();
+        return [r.left + v.frame.x_scale.compute({x}), r.top + v.frame.y_scale.compute({y})]; }}""")
+    page.mouse.click(px, py)
+    page.wait_for_timeout(400)  # two clicks within 300 ms would be one double tap
+
+
+def selected(page):
+    """The regions the SAGExplorer's `state` source shows, read in the browser."""
+    flags = page.evaluate(f"""() => {{ const doc = Bokeh.documents.find(d => d.get_model_by_name('sag-info'));
+        return Array.from([...doc.all_models].find(m => m.data && m.data.selected).data.selected[0]); }}""")
+    return tuple(i for i, f in enumerate(flags) if f)
+
+
+def info(page):
+    return page.evaluate(f"() => {find('sag-info')}.text")
+
+
+def wait_scored(page, timeout=20_000):
+    """Wait (bounded) until 'sag-info' shows a probability, not 'scoring...'; return it."""
+    page.wait_for_function(f"() => {{ const t = {find('sag-info')}.text;"
+                           " return !t.includes('scoring') && /p\\(.*\\) = <b>[0-9.]+<\\/b>/.test(t); }",
+                           timeout=timeout)
+    return float(re.search(r"p\(.*?\) = <b>([0-9.]+)</b>", info(page)).group(1))
+
+
+def kernel_p(clf, g, subset):
+    """p(target) of the image with only ``subset`` shown on a black baseline, scored here."""
+    m = g.mask(subset)[..., None]
+    x, _ = clf.prepare(g.image * m)
+    return float(clf.probs(x)[0][g.target])
+
+
+def uncached_click(g, root):
+    """A region to click on the root such that the new subset was never scored by the search:
+    preferably one of the root's regions (removing it), else another one (adding it)."""
+    for r in root:
+        if tuple(x for x in root if x != r) not in g.cache:
+            return r
+    for r in range(g.regions):
+        if r not in root and tuple(sorted(root + (r,))) not in g.cache:
+            return r
+    return root[0]
+
+
+def click_region(page, g, region):
+    rows, cols = (a.astype(float) for a in (g.segments == region).nonzero())
+    H = g.segments.shape[0]
+    click_data(page, "shown", cols.mean() + 0.5, H - rows.mean() - 0.5)
+
+
+def test_lab_renders_both_views_without_errors(notebook):
+    page = notebook
+    ARTIFACTS.mkdir(exist_ok=True)
+    cells = page.locator(".jp-Notebook .jp-CodeCell:visible")
+    assert cells.count() == 3
+    cells.nth(1).screenshot(path=str(ARTIFACTS / "lab_heatmap_view.png"))
+    cells.nth(2).screenshot(path=str(ARTIFACTS / "lab_sag_explorer.png"))
+    assert page.evaluate(f"() => {find('main')}.title.text").startswith("gradcam: 3")
+    assert errors(page) == []
+
+
+def test_lab_opacity_slider_drives_the_heatmap(notebook):
+    page = notebook
+    alpha = f"() => (a => typeof a == 'object' ? a.value : a)({find('heatmap')}.glyph.global_alpha)"
+    before = page.evaluate(alpha)
+    drag(page, page.locator(".noUi-handle:visible").first, 60)
+    value = page.evaluate(f"() => {find('opacity')}.value")
+    assert value > before
+    assert page.evaluate(alpha) == value
+    assert errors(page) == []
+
+
+def test_lab_sag_region_click_is_scored_by_the_kernel(notebook, reference):
+    page = notebook
+    clf, g = reference
+    root = g.diverse[0]
+    page.locator("button:visible:has-text('root 1')").click()
+    page.wait_for_timeout(400)
+    assert selected(page) == root
+    assert wait_scored(page) == pytest.approx(g.graph.nodes[root]["p"], abs=6e-4)
+    region = uncached_click(g, root)
+    subset = tuple(sorted(set(root) ^ {region}))
+    click_region(page, g, region)
+    assert selected(page) == subset
+    shown = wait_scored(page)
+    expected = kernel_p(clf, g, subset)
+    assert shown == pytest.approx(expected, abs=6e-4), (info(page), expected)
+    if subset not in g.cache:  # nobody in the page knew it: only the kernel could have scored it
+        assert page.evaluate(f"() => {find('sag-bars')}.data.p.length") > 0
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator(".jp-Notebook .jp-CodeCell:visible").nth(2).screenshot(path=str(ARTIFACTS / "lab_sag_scored.png"))
+    assert errors(page) == []
+
+
+def test_lab_sag_graph_node_click_sets_the_regions(notebook):
+    page = notebook
+    nodes = page.evaluate(f"() => {{ const d = {find('sag-nodes')}.data;"
+                          " return {x: Array.from(d.x), y: Array.from(d.y), regions: d.regions, p: Array.from(d.p)}; }")
+    i = next(k for k, y in enumerate(nodes["y"]) if y == -1)  # depth 1: one region fewer than a root
+    click_data(page, "sag-graph", nodes["x"][i], nodes["y"][i])
+    assert selected(page) == tuple(nodes["regions"][i])
+    assert f"<b>{nodes['p'][i]:.3f}</b>" in info(page)
+    assert errors(page) == []
+
+
+@pytest.fixture(scope="module")
+def voila(root):
+    needs("voila")
+    root, env = root
+    port, token = free_port(), secrets.token_hex(16)
+    proc, log = start([sys.executable, "-m", "voila", NOTEBOOK, "--no-browser", f"--port={port}",
+                       "--Voila.ip=127.0.0.1", f"--token={token}"], root, env, "voila")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/?token={token}", proc, log, timeout=60)
+        yield f"http://127.0.0.1:{port}", token
+    finally:
+        stop(proc)
+
+
+def test_voila_sag_explorer_is_live(browser, voila, reference):
+    base, token = voila
+    clf, g = reference
+    context, page = new_page(browser, base)
+    try:
+        page.goto(f"{base}/?token={token}")
+        page.wait_for_function(f"() => window.Bokeh && {find('sag-info')}", timeout=60_000)
+        page.locator("button:visible:has-text('root 1')").wait_for()
+        page.wait_for_timeout(300)
+        root = g.diverse[0]
+        page.locator("button:visible:has-text('root 1')").click()
+        page.wait_for_timeout(400)
+        assert selected(page) == root
+        assert wait_scored(page) == pytest.approx(g.graph.nodes[root]["p"], abs=6e-4)
+        region = uncached_click(g, root)
+        subset = tuple(sorted(set(root) ^ {region}))
+        click_region(page, g, region)
+        assert selected(page) == subset
+        assert wait_scored(page) == pytest.approx(kernel_p(clf, g, subset), abs=6e-4)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "voila_sag_explorer.png"), full_page=True)
+        assert errors(page) == []
+    finally:
+        context.close()
