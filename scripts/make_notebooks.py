@@ -90,7 +90,8 @@ On a CPU the optimisation methods use their `"fast"` preset (the papers' setting
 clf = xviz.zoo.efficientnet_lite0()
 img = xviz.zoo.image("coffee")
 print(clf.predict(img, top=1)[0][0])"""),
-    ("code", """# NBVAL_IGNORE_OUTPUT  (the optimisation's line search, and so its passes, vary with the thread count)
+    ("code", """# NBVAL_IGNORE_OUTPUT
+# (the optimisation's line search, and so its passes, vary with the thread count)
 results = [
     xviz.gradcam(clf, img),
     xviz.integrated_gradients(clf, img, steps=64),
@@ -106,7 +107,8 @@ for r in results:
 copy) and watch the probability fall. A faithful heatmap makes it fall fast: a *low* area
 under the curve (AUC). **Insertion** goes the other way, from the blurred image, adding the
 most important cells first: a faithful heatmap makes the probability rise fast, a *high* AUC."""),
-    ("code", """# NBVAL_IGNORE_OUTPUT  (the optimised masks vary in the last digits with the CPU's thread count)
+    ("code", """# NBVAL_IGNORE_OUTPUT
+# (the optimised masks vary in the last digits with the CPU's thread count)
 from xviz import metrics
 
 curves = metrics.curves(clf, results)
