@@ -151,6 +151,8 @@ class SAGExplorer(View):
     def __init__(self, sag, clf=None, width=320):
         self.sag, self.clf = sag, clf
         self.count = sag.regions
+        kind = sag.settings.get("baseline", "black")
+        self.base_image = to_numpy(make_baseline(to_tensor(sag.image), kind))[0]  # once: a blur is not free
         self._build(width)
         super().__init__(self._layout)
 
@@ -166,17 +168,16 @@ class SAGExplorer(View):
         return {"key": [_key(k) for k in table], "p": [float(v[0]) for v in table.values()],
                 "top5": [[[str(a), float(b)] for a, b in v[1]] for v in table.values()]}
 
-    def _top5(self, subset):
+    def _shown(self, subset):
+        """The image the model sees for a subset: the photo where shown, the baseline elsewhere."""
         m = self.sag.mask(subset)[..., None]
-        base = self._baseline_image()
-        x, _ = self.clf.prepare(self.sag.image * m + base * (1 - m))
+        return self.sag.image * m + self.base_image * (1 - m)
+
+    def _top5(self, subset):
+        x, _ = self.clf.prepare(self._shown(subset))
         probs = self.clf.probs(x)[0]
         values, indices = probs.topk(min(5, len(probs)))
         return [[self.clf.label(int(i)), float(v)] for v, i in zip(values, indices)], float(probs[self.sag.target])
-
-    def _baseline_image(self):
-        kind = self.sag.settings.get("baseline", "black")
-        return to_numpy(make_baseline(to_tensor(self.sag.image), kind))[0]
 
     # -- building -----------------------------------------------------------------------
     def _build(self, width):
@@ -193,7 +194,7 @@ class SAGExplorer(View):
         graph_figure, self.nodes, self.edges, self.current = self._graph_figure(width)
         bar_figure, self.bars = self._bar_figure(width)
         self.render = render = CustomJS(args={"state": self.state, "known": self.known, "shown": self.shown,
-                                "photo": plots.to_rgba(g.image), "base": plots.to_rgba(self._baseline_image()),
+                                "photo": plots.to_rgba(g.image), "base": plots.to_rgba(self.base_image),
                                 "segments": g.segments.ravel().astype(np.int32), "size": [H, W],
                                 "grid": int(g.settings.get("grid", 0)), "kind": g.settings.get("regions", "grid"),
                                 "info": self.info, "label": g.label, "p_full": float(g.p_full),
@@ -238,8 +239,7 @@ class SAGExplorer(View):
             "key": [_key(n) for n in order], "regions": [list(map(int, n)) for n in order],
             "x": [pos[n][0] for n in order], "y": [pos[n][1] for n in order],
             "p": [graph.nodes[n]["p"] for n in order], "relative": [graph.nodes[n]["relative"] for n in order],
-            "size": [len(n) for n in order], "thumb": [_png(g.image * g.mask(n)[..., None] + self._baseline_image()
-                                                           * (1 - g.mask(n)[..., None])) for n in order],
+            "size": [len(n) for n in order], "thumb": [_png(self._shown(n)) for n in order],
             "name": ["{" + ", ".join(map(str, n)) + "}" for n in order]}, name="sag-nodes")
         links = list(graph.edges(data=True))
         edges = ColumnDataSource({
