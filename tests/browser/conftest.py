@@ -34,8 +34,9 @@ def page(browser):
 
 
 def model(name):
-    """JavaScript for the BokehJS model of that name in the page's document."""
-    return f"Bokeh.documents[0].get_model_by_name('{name}')"
+    """JavaScript for the BokehJS model of that name, in whichever Bokeh document holds it
+    (an exported file has one document; in JupyterLab each widget output is its own)."""
+    return f"(Bokeh.documents.map(d => d.get_model_by_name('{name}')).find(m => m))"
 
 
 def drag(page, locator, dx):
@@ -53,7 +54,15 @@ def click_data(page, figure, x, y):
     """Click the point (x, y), in data coordinates, of the bokeh figure named ``figure``."""
     find = f"Bokeh.index.find_one({model(figure)})"
     page.evaluate(f"() => {find}.canvas_view.el.scrollIntoView({{block: 'center'}})")
+    page.wait_for_timeout(100)
     px, py = page.evaluate(f"""() => {{ const v = {find}, r = v.canvas_view.el.getBoundingClientRect();
         return [r.left + v.frame.x_scale.compute({x}), r.top + v.frame.y_scale.compute({y})]; }}""")
     page.mouse.click(px, py)
     page.wait_for_timeout(400)  # two clicks within 300 ms would be one double tap
+
+
+def selected(page):
+    """The regions the SAGExplorer's ``state`` source shows, read in the browser."""
+    flags = page.evaluate("""() => { const doc = Bokeh.documents.find(d => d.get_model_by_name('sag-info'));
+        return Array.from([...doc.all_models].find(m => m.data && m.data.selected).data.selected[0]); }""")
+    return tuple(i for i, f in enumerate(flags) if f)

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CHROMIUM
+from .conftest import CHROMIUM, click_data, drag, selected
+from .conftest import model as find
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 NOTEBOOK = "lab_widgets.ipynb"
@@ -31,12 +32,6 @@ CELLS = [
 # Every page error and console error fails a test, except one kind of noise: "Failed to load
 # resource" for a request to another host, which the tests block to stay offline (Voila's
 # template links Font Awesome from cdn.jsdelivr.net). Those are kept in ``page.blocked``.
-
-
-def find(name):
-    """JavaScript for the BokehJS model of that name, in whichever Bokeh document holds it
-    (each widget output in Lab is its own document)."""
-    return f"(Bokeh.documents.map(d => d.get_model_by_name('{name}')).find(m => m))"
 
 
 def free_port():
@@ -176,36 +171,6 @@ def notebook(browser, lab):
     context.close()
 
 
-def drag(page, locator, dx):
-    """Drag a noUiSlider handle by dx pixels, as a user would."""
-    locator.scroll_into_view_if_needed()
-    box = locator.bounding_box()
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
-    page.mouse.move(x, y)
-    page.mouse.down()
-    page.mouse.move(x + dx, y, steps=8)
-    page.mouse.up()
-
-
-def click_data(page, figure, x, y):
-    """Click the point (x, y), in data coordinates, of the bokeh figure named ``figure``
-    (found across all Bokeh documents)."""
-    view = f"Bokeh.index.find_one({find(figure)})"
-    page.evaluate(f"() => {view}.canvas_view.el.scrollIntoView({{block: 'center'}})")
-    page.wait_for_timeout(100)
-    px, py = page.evaluate(f"""() => {{ const v = {view}, r = v.canvas_view.el.getBoundingClientRect();
-        return [r.left + v.frame.x_scale.compute({x}), r.top + v.frame.y_scale.compute({y})]; }}""")
-    page.mouse.click(px, py)
-    page.wait_for_timeout(400)  # two clicks within 300 ms would be one double tap
-
-
-def selected(page):
-    """The regions the SAGExplorer's `state` source shows, read in the browser."""
-    flags = page.evaluate(f"""() => {{ const doc = Bokeh.documents.find(d => d.get_model_by_name('sag-info'));
-        return Array.from([...doc.all_models].find(m => m.data && m.data.selected).data.selected[0]); }}""")
-    return tuple(i for i, f in enumerate(flags) if f)
-
-
 def info(page):
     return page.evaluate(f"() => {find('sag-info')}.text")
 
@@ -243,6 +208,23 @@ def click_region(page, g, region):
     click_data(page, "shown", cols.mean() + 0.5, H - rows.mean() - 0.5)
 
 
+def root_then_region(page, clf, g):
+    """Click 'root 1', then a region whose subset the search never scored (when there is one):
+    the page must show the kernel's probability for it. Returns that subset."""
+    root = g.diverse[0]
+    page.locator("button:visible:has-text('root 1')").click()
+    page.wait_for_timeout(400)
+    assert selected(page) == root
+    assert wait_scored(page) == pytest.approx(g.graph.nodes[root]["p"], abs=6e-4)
+    region = uncached_click(g, root)
+    subset = tuple(sorted(set(root) ^ {region}))
+    click_region(page, g, region)
+    assert selected(page) == subset
+    shown, expected = wait_scored(page), kernel_p(clf, g, subset)
+    assert shown == pytest.approx(expected, abs=6e-4), (info(page), expected)
+    return subset
+
+
 def test_lab_renders_both_views_without_errors(notebook):
     page = notebook
     ARTIFACTS.mkdir(exist_ok=True)
@@ -268,18 +250,7 @@ def test_lab_opacity_slider_drives_the_heatmap(notebook):
 def test_lab_sag_region_click_is_scored_by_the_kernel(notebook, reference):
     page = notebook
     clf, g = reference
-    root = g.diverse[0]
-    page.locator("button:visible:has-text('root 1')").click()
-    page.wait_for_timeout(400)
-    assert selected(page) == root
-    assert wait_scored(page) == pytest.approx(g.graph.nodes[root]["p"], abs=6e-4)
-    region = uncached_click(g, root)
-    subset = tuple(sorted(set(root) ^ {region}))
-    click_region(page, g, region)
-    assert selected(page) == subset
-    shown = wait_scored(page)
-    expected = kernel_p(clf, g, subset)
-    assert shown == pytest.approx(expected, abs=6e-4), (info(page), expected)
+    subset = root_then_region(page, clf, g)
     if subset not in g.cache:  # nobody in the page knew it: only the kernel could have scored it
         assert page.evaluate(f"() => {find('sag-bars')}.data.p.length") > 0
     ARTIFACTS.mkdir(exist_ok=True)
@@ -321,16 +292,7 @@ def test_voila_sag_explorer_is_live(browser, voila, reference):
         page.wait_for_function(f"() => window.Bokeh && {find('sag-info')}", timeout=60_000)
         page.locator("button:visible:has-text('root 1')").wait_for()
         page.wait_for_timeout(300)
-        root = g.diverse[0]
-        page.locator("button:visible:has-text('root 1')").click()
-        page.wait_for_timeout(400)
-        assert selected(page) == root
-        assert wait_scored(page) == pytest.approx(g.graph.nodes[root]["p"], abs=6e-4)
-        region = uncached_click(g, root)
-        subset = tuple(sorted(set(root) ^ {region}))
-        click_region(page, g, region)
-        assert selected(page) == subset
-        assert wait_scored(page) == pytest.approx(kernel_p(clf, g, subset), abs=6e-4)
+        root_then_region(page, clf, g)
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "voila_sag_explorer.png"), full_page=True)
         assert errors(page) == []

@@ -6,7 +6,7 @@ import pytest
 import xviz
 from xviz.widgets import SAGExplorer
 
-from .conftest import click_data, model
+from .conftest import click_data, model, selected
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +22,6 @@ def open_view(page, path):
     page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
                            "Bokeh.documents[0].get_model_by_name('sag-info') !== null")
     page.wait_for_timeout(500)
-
-
-def selected(page):
-    flags = page.evaluate("() => Array.from(Bokeh.documents[0].all_models ? [...Bokeh.documents[0].all_models]"
-                          ".find(m => m.data && m.data.selected).data.selected[0] : [])")
-    return tuple(i for i, f in enumerate(flags) if f)
 
 
 def info(page):
