@@ -222,3 +222,16 @@ def test_predict_single_and_batch():
 def test_default_device_follows_cuda():
     clf = xviz.Classifier(small_net())
     assert clf.device.type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_several_layers_in_one_pass_match_one_at_a_time(digits_clf):
+    x, _ = digits_clf.prepare([xviz.zoo.image("digit-3"), xviz.zoo.image("digit-8")])
+    before = digits_clf.images_scored
+    scores, acts, grads = digits_clf.layer_gradients(x, [3, 8], ["features.5", "features"])
+    assert digits_clf.images_scored - before == 2  # one pass for both layers
+    for name, a, g in zip(["features.5", "features"], acts, grads):
+        s1, a1, g1 = digits_clf.layer_gradients(x, [3, 8], name)
+        assert torch.allclose(s1, scores) and torch.allclose(a1, a) and torch.allclose(g1, g, atol=1e-6)
+        assert torch.allclose(digits_clf.activations(x, name), a)
+    assert [t.shape[1:] for t in digits_clf.activations(x, ["features.5", "features"])] == [a.shape[1:] for a in acts]
+    assert not digits_clf.model.features._forward_hooks  # no hook left behind

@@ -304,38 +304,82 @@ class Classifier:
         """
         return self._backward(x, targets, output, None, progress)
 
-    def layer_gradients(self, x, targets, layer, output="logit"):
+    def layer_gradients(self, x, targets, layer, output="logit", progress=False):
         """Scores, the activations of ``layer`` and the scores' gradients with respect to them.
 
-        ``layer`` is a module name (see :func:`xviz.hooks.spatial_layers`) or a module.
+        ``layer`` is a module name (see :func:`xviz.hooks.spatial_layers`) or a module; a list
+        of them gives lists of activations and gradients, all from one forward and one
+        backward pass per chunk.
 
         Returns
         -------
         scores : torch.Tensor, shape (N,)
-        activations, grads : torch.Tensor, shape N x C x h x w (the layer's output)
+        activations, grads : torch.Tensor, shape N x C x h x w (the layer's output), or lists
         """
+        modules = [m for _, m in self._find_layers(layer)]
+        scores, *pairs = self._backward(x, targets, output, modules, progress)
+        acts, grads = pairs[0::2], pairs[1::2]
+        return (scores, acts, grads) if isinstance(layer, (list, tuple)) else (scores, acts[0], grads[0])
+
+    def activations(self, x, layer, progress=False):
+        """Outputs of ``layer`` (a name, a module, or a list of them) for images ``x``, in chunks.
+
+        No gradients are kept; a list of layers gives a list of tensors from one pass.
+
+        Examples
+        --------
+        >>> from xviz import zoo
+        >>> clf = zoo.digits_cnn()
+        >>> x, _ = clf.prepare(list(zoo.digits("test").images[:3]))
+        >>> clf.activations(x, "features").shape
+        torch.Size([3, 64, 8, 8])
+        """
+        x = self._check_input(x)
+        modules = [m for _, m in self._find_layers(layer)]
+
+        captured = [[] for _ in modules]
+
+        def run(s):
+            for store in captured:
+                store.clear()
+            self._forward(x[s])
+            return tuple(store[0] for store in captured)
+
+        with preserved(self.model, self.device), torch.no_grad():
+            for module, store in zip(modules, captured):
+                module.register_forward_hook(_keep_into(store))  # removed by preserved() on exit
+            parts = self._chunks(len(x), run, progress)
+        out = [torch.cat(column) for column in zip(*parts)]
+        return out if isinstance(layer, (list, tuple)) else out[0]
+
+    def _find_layers(self, layer):
         from .hooks import find_layer
 
-        return self._backward(x, targets, output, find_layer(self, layer)[1])
+        return [find_layer(self, item) for item in (layer if isinstance(layer, (list, tuple)) else [layer])]
 
-    def _backward(self, x, targets, output, module, progress=False):
+    def _backward(self, x, targets, output, modules=None, progress=False):
+        """(scores, grads wrt x) without ``modules``; else (scores, acts1, grads1, acts2, grads2, ...)."""
         x = self._check_input(x).detach()
         targets = torch.as_tensor(targets, device=self.device).expand(len(x))
 
         def run(s):
-            xs = x[s].clone().requires_grad_(module is None)
-            captured = []
-            handle = module.register_forward_hook(_capture_into(captured)) if module is not None else None
+            xs = x[s].clone().requires_grad_(not modules)
+            captured = [[] for _ in modules or []]
+            handles = [m.register_forward_hook(_capture_into(store)) for m, store in zip(modules or [], captured)]
             try:
                 out = self._forward(xs)
             finally:
-                if handle is not None:
+                for handle in handles:
                     handle.remove()
             sc = _pick(out.softmax(1) if output == "prob" else out, targets[s])
-            wrt = xs if module is None else captured[0]
-            (g,) = torch.autograd.grad(sc.sum(), wrt)
+            wrt = [store[0] for store in captured] if modules else [xs]
+            grads = torch.autograd.grad(sc.sum(), wrt, allow_unused=True)
             self.images_backpropagated += len(xs)
-            return (sc.detach(), g) if module is None else (sc.detach(), wrt.detach(), g)
+            if not modules:
+                return sc.detach(), grads[0]
+            # A layer the score does not depend on has a zero gradient, not None.
+            return (sc.detach(),) + tuple(t for a, g in zip(wrt, grads)
+                                          for t in (a.detach(), torch.zeros_like(a) if g is None else g))
 
         with preserved(self.model, self.device), torch.enable_grad():
             parts = self._chunks(len(x), run, progress)
@@ -384,6 +428,16 @@ def _capture_into(store):
             out = out.detach().requires_grad_(True)
         store.append(out)
         return out
+
+    return hook
+
+
+def _keep_into(store):
+    """A forward hook that keeps the module's output (detached)."""
+    def hook(module, inputs, out):
+        if not isinstance(out, torch.Tensor):
+            raise ValueError(f"layer {type(module).__name__} returns {type(out).__name__}, not a tensor")
+        store.append(out.detach())
 
     return hook
 

@@ -1,9 +1,44 @@
-"""Grad-CAM (Selvaraju et al., ICCV 2017): class activation maps weighted by mean gradients."""
+"""Grad-CAM (Selvaraju et al., ICCV 2017) and the generalised Grad-CAM weights of
+Bianchi et al. (IJCAI 2024): class activation maps weighted by gradients.
+
+:func:`channel_weights` is the one place where a map's weight is made from its activations
+and gradients; Grad-CAM, the layer-wise clusters and the concept heatmaps all use it.
+"""
+import torch
+
 from ..hooks import find_layer
 from .base import explain
 
+RULES = ("mean", "generalised")
 
-def gradcam(clf, images, target=None, layer="auto"):
+
+def channel_weights(acts, grads, rule="mean"):
+    """Weight of every map of a layer: N x C from activations and gradients (N x C x h x w).
+
+    ``"mean"`` (Grad-CAM): the mean gradient over positions. ``"generalised"`` (Bianchi et
+    al.): the mean over positions of ``1[A > 0] * 1[dy/dA > 0] * dy/dA``, so only positions
+    where the map is active and pushes the score up count; weights are never negative.
+
+    Examples
+    --------
+    >>> a = torch.tensor([[[[1.0, 0.0]], [[2.0, 2.0]]]])      # 1 image, 2 maps of 1 x 2
+    >>> g = torch.tensor([[[[0.5, 4.0]], [[-1.0, 3.0]]]])
+    >>> channel_weights(a, g).tolist(), channel_weights(a, g, "generalised").tolist()
+    ([[2.25, 1.0]], [[0.25, 1.5]])
+    """
+    if rule == "mean":
+        return grads.mean(dim=(2, 3))
+    if rule == "generalised":
+        return ((acts > 0) & (grads > 0)).to(grads.dtype).mul(grads).mean(dim=(2, 3))
+    raise ValueError(f"unknown weight rule {rule!r}; choose one of {', '.join(map(repr, RULES))}")
+
+
+def class_map(acts, weights):
+    """The rectified weighted sum of maps: N x h x w from N x C x h x w and N x C weights."""
+    return (weights[..., None, None] * acts).sum(1).clamp_min(0)
+
+
+def gradcam(clf, images, target=None, layer="auto", rule="mean"):
     """Grad-CAM heatmap of the ``target`` class.
 
     Each map of ``layer`` is weighted by the mean gradient of the target's logit over its
@@ -18,6 +53,8 @@ def gradcam(clf, images, target=None, layer="auto"):
         Class index or label; None explains each image's top-1 class.
     layer : str, torch.nn.Module or "auto"
         The convolutional layer; "auto" takes the last one with spatial maps.
+    rule : {"mean", "generalised"}
+        How maps are weighted (see :func:`channel_weights`); "mean" is Grad-CAM's.
 
     Returns
     -------
@@ -32,10 +69,11 @@ def gradcam(clf, images, target=None, layer="auto"):
     ('7', (32, 32), (8, 8))
     """
     name, _ = find_layer(clf, layer)
+    channel_weights(torch.zeros(1, 1, 1, 1), torch.zeros(1, 1, 1, 1), rule)  # reject a bad rule before any pass
 
     def compute(clf, x, targets):
         _, acts, grads = clf.layer_gradients(x, targets, name, output="logit")
-        weights = grads.mean(dim=(2, 3), keepdim=True)
-        return (weights * acts).sum(1).clamp_min(0)
+        return class_map(acts, channel_weights(acts, grads, rule))
 
-    return explain(clf, images, target, compute, "gradcam", {"layer": name})
+    settings = {"layer": name} if rule == "mean" else {"layer": name, "rule": rule}
+    return explain(clf, images, target, compute, "gradcam", settings)
