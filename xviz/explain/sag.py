@@ -20,8 +20,9 @@ deliberate:
   also serves the minimality pruning and the graph; a sufficient candidate that holds a root
   already found is not pruned again (pruning is where most passes go);
 - minimality does not depend on the order the regions are scanned in: a root is shrunk by
-  dropping, each time, the region whose removal keeps the highest probability, until no
-  single removal stays sufficient (the original scans row-major and drops the first);
+  dropping the regions whose removal keeps the highest probability (as many at once as
+  stay sufficient together), until no single removal stays sufficient (the original scans
+  row-major and drops the first region it can, one pass per region tried);
 - identical subsets reached from different parents are one node, so the graph is a DAG
   (the original draws a forest with repeated nodes), and every region of a node can be
   removed (the original only tries the first three, which bounds the graph but depends on
@@ -185,22 +186,30 @@ def _expand(beam, order, q):
 def _prune(subsets, score, limit):
     """Shrink sufficient subsets to minimal ones, all of them in lockstep (one batch a round).
 
-    A subset is minimal when no single region can be dropped while keeping p >= limit;
-    otherwise the region whose removal keeps the highest p goes (ties: the smallest id), so
-    the result does not depend on any scan order. A root keeps at least one region.
+    A subset is minimal when no single region can be dropped while keeping p >= limit.
+    Each round scores every single removal; the droppable regions are ranked by the p their
+    removal keeps (ties: the smallest id), and the longest prefix of that ranking whose
+    joint removal still keeps p >= limit goes at once (its prefixes are scored in one more
+    batch). The result depends on the scores only, never on a scan order, and a subset of
+    20 regions shrinks in a few rounds instead of one round per dropped region. A root
+    keeps at least one region.
     """
     minimal, pending = set(), sorted(set(subsets))
     while pending:
-        options = {s: [(r, _without(s, r)) for r in s] for s in pending if len(s) > 1}
         minimal.update(s for s in pending if len(s) == 1)
-        p = score([c for pairs in options.values() for _, c in pairs], "minimality")
-        shrunk = set()
-        for s, pairs in options.items():
-            kept = [(p[c], -r, c) for r, c in pairs if p[c] >= limit]
-            if kept:
-                shrunk.add(max(kept)[2])
+        pending = [s for s in pending if len(s) > 1]
+        p = score([_without(s, r) for s in pending for r in s], "minimality")
+        ranked = {}
+        for s in pending:
+            droppable = sorted((-p[_without(s, r)], r) for r in s if p[_without(s, r)] >= limit)
+            if droppable:
+                ranked[s] = [r for _, r in droppable]
             else:
                 minimal.add(s)
+        prefixes = {s: [tuple(r for r in s if r not in order[:k]) for k in range(1, min(len(order), len(s) - 1) + 1)]
+                    for s, order in ranked.items()}
+        p = score([c for options in prefixes.values() for c in options[1:]], "minimality")
+        shrunk = {[c for c in options if p[c] >= limit][-1] for options in prefixes.values()}
         pending = sorted(shrunk - minimal)
     return minimal
 
