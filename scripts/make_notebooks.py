@@ -203,6 +203,173 @@ print(small.label, len(small.diverse) >= 1)"""),
 ]
 
 
+def answer(text):
+    """A collapsed answer: <details> folds in JupyterLab, Notebook, VS Code, Colab and on GitHub."""
+    return ("md", f"<details><summary><b>Answer</b> (click to open)</summary>\n\n{text}\n\n</details>")
+
+
+LESSON = [
+    ("md", """# Lesson: why did the computer say "cat"? (about 45 minutes)
+
+Image classifiers are programs that look at a picture and name what is in it. They learn
+from millions of examples, so nobody wrote down the rules they follow. **Explanation
+methods** try to find out, afterwards, what a classifier relied on.
+
+In this lesson you will
+
+1. ask a real classifier about a photo (5 minutes);
+2. see *where* it looked with heatmaps, and test whether a heatmap tells the truth (15 minutes);
+3. find *several* different reasons for the same answer (10 minutes);
+4. find *what* it looked for: concepts, on handwritten digits (10 minutes);
+5. think about what explanations can and cannot tell us (5 minutes).
+
+**How to use this notebook**: click a grey code cell and press Shift+Enter to run it, from
+top to bottom. Questions are in **bold**; think (or talk with your neighbour) before you
+open an answer. Nothing needs the internet."""),
+    ("md", """## Part 1. Ask the classifier (5 minutes)
+
+The classifier is EfficientNet-Lite0, trained on ImageNet: 1.2 million photos in 1000
+classes, among them 120 breeds of dog and 5 kinds of cat."""),
+    ("code", """import xviz
+
+clf = xviz.zoo.efficientnet_lite0()
+img = xviz.zoo.image("chelsea")
+for label, p in clf.predict(img, top=5):
+    print(f"{label:20s} {p:.0%}")"""),
+    ("code", """from PIL import Image
+
+Image.fromarray((img * 255).astype("uint8"))"""),
+    ("md", """**Question 1.** The classifier is quite sure this is an *Egyptian cat*. Its second and
+third guesses are also cats. What do you think it looks at to decide *which* cat?"""),
+    answer("""We cannot tell from the answer alone: it could be the stripes, the face, the ears,
+or even the background. That is exactly what explanation methods try to find out. Keep
+your guess in mind and check it in Part 2."""),
+    ("md", """**Exercise 1.** Ask about another photo: replace `"chelsea"` by `"coffee"`, `"rocket"`
+or `"astronaut"` in the cell below. Is the classifier right? Is it sure?"""),
+    ("code", """other = xviz.zoo.image("coffee")
+print(clf.predict(other, top=3))"""),
+    answer("""For `coffee` it says *espresso* with high confidence. For `astronaut` it says
+*bobsled* with low confidence: the photo is not one of its 1000 classes (there is no
+"astronaut" class), so it picks the closest thing it knows. A classifier always answers,
+even when the right answer is not on its list."""),
+    ("md", """## Part 2. Where did it look? Heatmaps (15 minutes)
+
+A **heatmap** colours each part of the photo by how much it mattered: red = a lot, blue =
+not at all. We make two, with two different methods:
+
+- **Grad-CAM** looks inside the network (fast, one step);
+- **iGOS++** searches for the smallest part of the photo whose removal destroys the answer
+  (slower: it tries many masked versions of the photo)."""),
+    ("code", """# NBVAL_IGNORE_OUTPUT
+# (iGOS++'s optimisation varies in the last digits with the number of CPU threads)
+heatmaps = [xviz.gradcam(clf, img), xviz.igos_pp(clf, img, progress=False)]
+view = xviz.HeatmapView(heatmaps, clf=clf)
+view"""),
+    ("md", """Use the view: change the **method** to compare the two heatmaps, drag the **opacity**
+slider to see the photo under the colours.
+
+**Question 2.** Do the two methods agree? Was your guess from Question 1 right?"""),
+    answer("""Both put most of the heat on the cat's head, especially the face and eyes, with
+less on the body and almost none on the background. They differ in the details: Grad-CAM is
+blurry (it works on a 7 x 7 grid inside the network), iGOS++ is sharper."""),
+    ("md", """### Does a heatmap tell the truth?
+
+We can **test** a heatmap: delete the parts it says are most important first (replace them
+by a blurred copy) and watch the classifier's confidence. If the heatmap is right, the
+confidence should fall fast. This is the **deletion curve**; the area under it (AUC) is
+*small* for a truthful heatmap.
+
+Drag the **step** slider under the curves and watch the photo lose its most important parts."""),
+    ("code", """# NBVAL_IGNORE_OUTPUT
+for sal, (deletion, insertion) in zip(heatmaps, view.curves):
+    print(f"{sal.method:10s} deletion AUC {deletion.auc:.2f}")"""),
+    ("md", """**Question 3.** Which heatmap passes the deletion test better? Why might a method that
+*searches* (iGOS++) beat one that only *looks inside* (Grad-CAM)?"""),
+    answer("""iGOS++ has the lower deletion AUC: removing what it marks destroys the answer
+faster. It was optimised for exactly that (finding the parts whose removal destroys the
+score), while Grad-CAM only reads the network's last layer and hopes that it reflects what
+matters. A low AUC does not make a heatmap "true" in every sense, it is one test."""),
+    ("md", """**Exercise 2.** Ask *where the tabby cat is*: explain another class of the same photo.
+Change `target=` to `"tiger cat"` or `"lynx"` and compare the heatmap with the one above."""),
+    ("code", """tabby = xviz.gradcam(clf, img, target="tabby cat")
+print(tabby.label, f"{tabby.score:.0%}")
+xviz.HeatmapView([tabby])"""),
+    ("md", """## Part 3. More than one reason (10 minutes)
+
+A heatmap gives *one* answer. But maybe the cat's eyes alone are enough, and so are its ears
+and nose. A **structured attention graph** (SAG) cuts the photo into a 7 x 7 grid and
+searches for small sets of squares that, shown alone on black, keep (almost) all of the
+classifier's confidence."""),
+    ("code", """g = xviz.sag(clf, img, progress=False)
+print(len(g.roots), "small sets of squares found; the smallest has", min(len(r) for r in g.roots), "of 49 squares")"""),
+    ("code", """# NBVAL_IGNORE_OUTPUT
+explorer = xviz.SAGExplorer(g, clf=clf)
+explorer"""),
+    ("md", """In the explorer: click squares on the photo to hide or show them, and watch the
+confidence. Click **root 1** to see the first small set; click nodes of the graph to see
+what happens when one more square goes.
+
+**Question 4.** Show root 1, then hide one of its squares. What happens to the confidence?
+What does that tell you about the set?"""),
+    ("code", """explorer.show_root(0)
+print(f"root 1 keeps {explorer.relative:.0%} of the confidence with {len(explorer.selected)} squares")
+explorer.toggle(explorer.selected[0])
+print(f"without one of them: {explorer.relative:.0%}")"""),
+    answer("""The confidence falls well below 90%: each root is *minimal*, so every one of its
+squares is needed. Yet the classifier is sure about a cat from a handful of squares of its
+face; most of the photo is not needed at all."""),
+    ("md", """## Part 4. What did it look for? Concepts (10 minutes)
+
+Heatmaps say *where*; **concepts** say *what*. We switch to a small classifier of
+handwritten digits (it runs in a blink) and ask: what does it use to tell **3**, **5** and
+**8** apart? An explanation network (XNN) learns a few concepts from the classifier's own
+features, such that the concepts alone reproduce its decision."""),
+    ("code", """digits_clf = xviz.zoo.digits_cnn()
+xnn = xviz.xnn.fit(digits_clf, xviz.zoo.digits("train"), classes=[3, 5, 8], n_concepts=4, progress=False)
+print(xnn.report())"""),
+    ("code", """# NBVAL_IGNORE_OUTPUT
+board = xviz.show(xnn)
+board"""),
+    ("md", """Each column is one concept: the digits that show it most, with a heatmap of where.
+
+**Question 5.** Look at the concepts. Which one do you think helps the most to tell a 3
+from an 8? Check with the contribution bars for a 3 and an 8."""),
+    answer("""Look for a concept whose heatmaps sit on the **left side** of the digit: an 8 is
+closed on the left, a 3 is open. That concept pushes the score towards 8 and away from 3.
+Which column it is varies with the random start of the training (the `seed`), which is
+itself worth noticing: concepts are *learned*, not given."""),
+    ("md", """## Part 5. Think about it (5 minutes)
+
+Discuss with your neighbour:
+
+1. The classifier said "bobsled" for the astronaut. Would a heatmap of "bobsled" make the
+   answer right? What *would* it tell you?
+2. Grad-CAM and iGOS++ gave different heatmaps of the same decision. Can both be "true"?
+3. Where would you want explanations before you trust a classifier: a photo app? a medical
+   scan? a self-driving car?"""),
+    answer("""1. No: an explanation explains the answer the model gave, right or wrong. A
+heatmap of "bobsled" shows which parts of the photo pushed the model towards bobsled (maybe
+the white suit and the helmet), which helps to see *why* it went wrong.
+
+2. They answer slightly different questions (what the last layer responds to; what must be
+removed to destroy the answer), and the deletion test showed that one is more faithful by
+that measure. Several explanations together, like the SAG's several roots, are often more
+honest than one.
+
+3. Everywhere mistakes are costly: explanations let people catch a model that is right for
+the wrong reasons (for example, a model that recognises a hospital's scanner instead of
+the illness)."""),
+    ("md", """## For teachers: your own model
+
+Everything above works with any PyTorch image classifier: wrap it with its preprocessing and
+class names."""),
+    ("code", """from xviz.zoo.digits_model import build_digits_cnn
+
+mine = xviz.Classifier(build_digits_cnn(), mean=0.5, std=0.5, size=32, labels=[str(d) for d in range(10)])
+print(mine.predict(xviz.zoo.image("digit-5"), top=1))"""),
+]
+
+
 def build(cells):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}

@@ -96,3 +96,10 @@ def test_html_export(digit_sag, tmp_path):
     text = ex.to_html(tmp_path / "sag.html").read_text()
     assert text.startswith("<!DOCTYPE html>") and "not scored during the search" in text
     assert ex.render.args["live"] is True  # exporting does not change the notebook view
+
+
+def test_the_full_image_shows_its_top_classes_from_the_start(digits_clf):
+    g = xviz.sag(digits_clf, xviz.zoo.image("digit-3"), grid=4, progress=False)
+    ex = SAGExplorer(g, clf=digits_clf)
+    assert ex.top5[0][0] == "3" and ex.bars.data["label"][-1] == "3"  # best on top (last)
+    assert SAGExplorer(g).top5 == []  # without the model nobody scored them

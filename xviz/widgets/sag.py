@@ -163,7 +163,7 @@ class SAGExplorer(View):
         for node, data in g.graph.nodes(data=True):
             table[tuple(node)] = (data["p"], data["top5"])
         full = tuple(range(self.count))
-        if full not in table:
+        if not table.get(full, (0, []))[1]:  # the search keeps only p of the full image
             table[full] = (g.p_full, self._top5(full)[0] if self.clf is not None else [])
         return {"key": [_key(k) for k in table], "p": [float(v[0]) for v in table.values()],
                 "top5": [[[str(a), float(b)] for a, b in v[1]] for v in table.values()]}
@@ -216,12 +216,16 @@ class SAGExplorer(View):
     def _outline(self, fig):
         """Region borders and ids over the image, so regions can be named and clicked."""
         seg = self.sag.segments
-        edge = np.zeros(seg.shape, bool)
-        edge[:, 1:] |= seg[:, 1:] != seg[:, :-1]
-        edge[1:, :] |= seg[1:, :] != seg[:-1, :]
-        rgba = np.zeros(seg.shape + (4,), np.uint8)
-        rgba[edge] = (255, 255, 255, 150)
         H, W = seg.shape
+        # Drawn at about screen resolution: on a small image (32 x 32 digits) a border one
+        # image pixel wide would be a tenth of the picture.
+        scale = max(1, round(fig.width / W))
+        fine = np.repeat(np.repeat(seg, scale, 0), scale, 1)
+        edge = np.zeros(fine.shape, bool)
+        edge[:, 1:] |= fine[:, 1:] != fine[:, :-1]
+        edge[1:, :] |= fine[1:, :] != fine[:-1, :]
+        rgba = np.zeros(fine.shape + (4,), np.uint8)
+        rgba[edge] = (255, 255, 255, 150)
         fig.image_rgba(image=[np.ascontiguousarray(rgba[::-1]).view(np.uint32)[..., 0]], x=0, y=0, dw=W, dh=H)
         ids = np.arange(self.count)
         rows, cols = np.indices(seg.shape)
