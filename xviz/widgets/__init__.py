@@ -5,6 +5,7 @@ result.
 """
 from .base import View, load_bokeh
 from .heatmap import HeatmapView
+from .layers import GlobalLabelsView, LayerExplorer
 from .sag import SAGExplorer
 
 
@@ -23,14 +24,19 @@ def show(result, **kwargs):
     'HeatmapView'
     """
     from ..explain.base import Saliency
+    from ..explain.layers import GlobalExplanation, LayerExplanation
     from ..explain.sag import SAG
 
     if isinstance(result, SAG):
         return SAGExplorer(result, **kwargs)
+    if isinstance(result, LayerExplanation):
+        return LayerExplorer(result, **kwargs)
+    if isinstance(result, GlobalExplanation):
+        return GlobalLabelsView(result, **kwargs)
     items = result if isinstance(result, (list, tuple)) else [result]
     if items and all(isinstance(r, Saliency) for r in items):
         return HeatmapView(items, **kwargs)
-    raise ValueError(f"xviz.show has no view for {type(result).__name__}; it shows Saliency and SAG results")
+    raise ValueError(f"xviz.show has no view for {type(result).__name__}; it shows Saliency, SAG, LayerExplanation and GlobalExplanation results")
 
 
-__all__ = ["HeatmapView", "SAGExplorer", "View", "load_bokeh", "show"]
+__all__ = ["GlobalLabelsView", "HeatmapView", "LayerExplorer", "SAGExplorer", "View", "load_bokeh", "show"]
