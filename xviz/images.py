@@ -220,3 +220,64 @@ def baseline(x, kind="blur"):
     if kind == "black":
         return torch.zeros_like(x)
     raise ValueError(f"unknown baseline {kind!r}; accepted: {', '.join(map(repr, BASELINES))}, a number in [0, 1] or a tensor")
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+
+def _folder(path):
+    """Images of a folder: one subfolder per class (labels are the subfolder names), or flat."""
+    files = lambda d: sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    subfolders = sorted(d for d in path.iterdir() if d.is_dir() and files(d))
+    if subfolders:
+        pairs = [(f, d.name) for d in subfolders for f in files(d)]
+        return [f for f, _ in pairs], [name for _, name in pairs]
+    if not files(path):
+        raise ValueError(f"'{path}' holds no images ({', '.join(IMAGE_SUFFIXES)}), neither directly nor in "
+                         f"one subfolder per class")
+    return files(path), None
+
+
+def load_labelled(data):
+    """Images with optional labels, from the forms a labelled image set comes in.
+
+    Parameters
+    ----------
+    data : folder, (images, labels), object with ``.images`` and ``.labels``, or images
+        A folder with one subfolder per class (the subfolder names are the labels) or with
+        the images directly (no labels); a pair of a list (or array) of images and their
+        labels (class indices or names); an :class:`xviz.zoo.ImageSet`; or a list of images
+        without labels.
+
+    Returns
+    -------
+    images : list of H x W x 3 float32 arrays in [0, 1]
+        Sizes may differ; a Classifier resizes every image to its input size.
+    labels : list or None
+        One label (int or str) per image.
+
+    Examples
+    --------
+    >>> from xviz import zoo
+    >>> images, labels = load_labelled(zoo.digits("test"))
+    >>> len(images) == len(labels), images[0].shape
+    (True, (8, 8, 3))
+    """
+    if hasattr(data, "images") and hasattr(data, "labels"):
+        data = (data.images, data.labels)
+    if isinstance(data, (str, Path)):
+        path = Path(data)
+        if not path.is_dir():
+            raise ValueError(f"'{path}' is not a folder; give a folder of images (one subfolder per class), "
+                             f"(images, labels), an ImageSet or a list of images")
+        data = _folder(path)
+    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], np.ndarray) and data[0].ndim == 3:
+        data = (list(data[0]), data[1])  # N x H x W grayscale, as sklearn's digits
+    if isinstance(data, tuple) and len(data) == 2 and not isinstance(data[0], (str, Path)) and is_batch(data[0]):
+        images, labels = data
+        labels = None if labels is None else [lab.item() if hasattr(lab, "item") else lab for lab in labels]
+        if labels is not None and len(labels) != len(images):
+            raise ValueError(f"got {len(images)} images but {len(labels)} labels; give one label per image")
+    else:
+        images, labels = data, None
+    return load_images(images if is_batch(images) else [images])[0], labels

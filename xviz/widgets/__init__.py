@@ -7,11 +7,14 @@ from .base import View, load_bokeh
 from .heatmap import HeatmapView
 from .layers import GlobalLabelsView, LayerExplorer
 from .sag import SAGExplorer
+from .summary import SummaryView
 
 
 def show(result, **kwargs):
     """The interactive view of ``result``: :class:`HeatmapView` for one or a list of Saliency,
-    :class:`SAGExplorer` for a SAG.
+    :class:`SAGExplorer` for a SAG, :class:`SummaryView` for a visual Summary,
+    :class:`LayerExplorer` for a LayerExplanation, :class:`GlobalLabelsView` for a
+    GlobalExplanation.
 
     Extra keyword arguments go to the view (e.g. ``clf=`` for deletion/insertion curves).
 
@@ -26,9 +29,12 @@ def show(result, **kwargs):
     from ..explain.base import Saliency
     from ..explain.layers import GlobalExplanation, LayerExplanation
     from ..explain.sag import SAG
+    from ..explain.summaries import Summary
 
     if isinstance(result, SAG):
         return SAGExplorer(result, **kwargs)
+    if isinstance(result, Summary):
+        return SummaryView(result, **kwargs)
     if isinstance(result, LayerExplanation):
         return LayerExplorer(result, **kwargs)
     if isinstance(result, GlobalExplanation):
@@ -36,7 +42,8 @@ def show(result, **kwargs):
     items = result if isinstance(result, (list, tuple)) else [result]
     if items and all(isinstance(r, Saliency) for r in items):
         return HeatmapView(items, **kwargs)
-    raise ValueError(f"xviz.show has no view for {type(result).__name__}; it shows Saliency, SAG, LayerExplanation and GlobalExplanation results")
+    raise ValueError(f"xviz.show has no view for {type(result).__name__}; it shows Saliency, SAG, Summary, "
+                     f"LayerExplanation and GlobalExplanation results")
 
 
-__all__ = ["GlobalLabelsView", "HeatmapView", "LayerExplorer", "SAGExplorer", "View", "load_bokeh", "show"]
+__all__ = ["GlobalLabelsView", "HeatmapView", "LayerExplorer", "SAGExplorer", "SummaryView", "View", "load_bokeh", "show"]
