@@ -2,7 +2,7 @@
 from .base import Saliency, explain
 from .cam import gradcam
 from .ig import integrated_gradients
-from . import layers, summaries
+from . import layers, summaries, xnn
 from .igos import igos, igos_pp
 from .rise import rise
 from .sag import SAG, sag
@@ -13,4 +13,4 @@ METHODS = {"gradcam": gradcam, "ig": integrated_gradients, "rise": rise, "igos":
 BEST_METHOD = "igos++"
 
 __all__ = ["BEST_METHOD", "METHODS", "SAG", "Saliency", "explain", "gradcam", "igos", "igos_pp", "integrated_gradients",
-           "layers", "rise", "sag", "summaries"]
+           "layers", "rise", "sag", "summaries", "xnn"]
