@@ -98,3 +98,27 @@ def test_digit_samples_are_the_first_held_out_digit_of_each_class(digits_clf):
 def test_unknown_sample_name():
     with pytest.raises(ValueError, match="no bundled image named 'chelsey'; did you mean 'chelsea'"):
         zoo.image("chelsey")
+
+
+@pytest.mark.parametrize("kernel", [1, 3, 5])
+@pytest.mark.parametrize("groups", [1, 4])
+def test_same_conv_pads_like_tensorflow(kernel, groups):
+    """Strided "same" convolutions equal an explicit TensorFlow pad (more at the bottom/right)
+    on even, odd and mixed sizes, also where the kernel is grown instead of the input padded."""
+    import math
+
+    import torch.nn.functional as F
+
+    from xviz.zoo.efficientnet import SameConv2d
+
+    torch.manual_seed(0)
+    conv = SameConv2d(4, 8, kernel, stride=2, groups=groups)
+    for h, w in [(16, 16), (15, 15), (16, 15), (15, 16), (2, 2), (1, 1)]:
+        x = torch.randn(2, 4, h, w)
+        pads = []
+        for size, k in ((w, kernel), (h, kernel)):
+            total = max((math.ceil(size / 2) - 1) * 2 + k - size, 0)
+            pads += [total // 2, total - total // 2]
+        expected = F.conv2d(F.pad(x, pads), conv.weight, conv.bias, 2, 0, 1, groups)
+        assert conv(x).shape == expected.shape
+        assert torch.allclose(conv(x), expected, atol=1e-5), (h, w)
