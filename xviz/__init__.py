@@ -9,9 +9,9 @@ from . import images, metrics, zoo
 from .classifier import Classifier, preserved
 from .explain import SAG, Saliency, gradcam, igos, igos_pp, integrated_gradients, layers, rise, sag, summaries, xnn
 from .report import report
-from .widgets import GlobalLabelsView, HeatmapView, LayerExplorer, SAGExplorer, SummaryView, show
+from .widgets import ConceptBoard, GlobalLabelsView, HeatmapView, LayerExplorer, SAGExplorer, SummaryView, show
 
 __version__ = "0.1.0"
 
-__all__ = ["Classifier", "GlobalLabelsView", "HeatmapView", "LayerExplorer", "layers", "SAG", "SAGExplorer", "Saliency", "gradcam", "igos", "igos_pp", "images", "integrated_gradients", "metrics",
+__all__ = ["Classifier", "ConceptBoard", "GlobalLabelsView", "HeatmapView", "LayerExplorer", "layers", "SAG", "SAGExplorer", "Saliency", "gradcam", "igos", "igos_pp", "images", "integrated_gradients", "metrics",
            "preserved", "report", "rise", "sag", "show", "summaries", "SummaryView", "xnn", "zoo", "__version__"]

@@ -4,6 +4,7 @@ Each view reads result objects and holds no algorithm. :func:`show` picks the vi
 result.
 """
 from .base import View, load_bokeh
+from .concepts import ConceptBoard
 from .heatmap import HeatmapView
 from .layers import GlobalLabelsView, LayerExplorer
 from .sag import SAGExplorer
@@ -12,7 +13,7 @@ from .summary import SummaryView
 
 def show(result, **kwargs):
     """The interactive view of ``result``: :class:`HeatmapView` for one or a list of Saliency,
-    :class:`SAGExplorer` for a SAG, :class:`SummaryView` for a visual Summary,
+    :class:`SAGExplorer` for a SAG, :class:`ConceptBoard` for an XNN, :class:`SummaryView` for a visual Summary,
     :class:`LayerExplorer` for a LayerExplanation, :class:`GlobalLabelsView` for a
     GlobalExplanation.
 
@@ -30,9 +31,12 @@ def show(result, **kwargs):
     from ..explain.layers import GlobalExplanation, LayerExplanation
     from ..explain.sag import SAG
     from ..explain.summaries import Summary
+    from ..explain.xnn import XNN
 
     if isinstance(result, SAG):
         return SAGExplorer(result, **kwargs)
+    if isinstance(result, XNN):
+        return ConceptBoard(result, **kwargs)
     if isinstance(result, Summary):
         return SummaryView(result, **kwargs)
     if isinstance(result, LayerExplanation):
@@ -42,8 +46,8 @@ def show(result, **kwargs):
     items = result if isinstance(result, (list, tuple)) else [result]
     if items and all(isinstance(r, Saliency) for r in items):
         return HeatmapView(items, **kwargs)
-    raise ValueError(f"xviz.show has no view for {type(result).__name__}; it shows Saliency, SAG, Summary, "
+    raise ValueError(f"xviz.show has no view for {type(result).__name__}; it shows Saliency, SAG, XNN, Summary, "
                      f"LayerExplanation and GlobalExplanation results")
 
 
-__all__ = ["GlobalLabelsView", "HeatmapView", "LayerExplorer", "SAGExplorer", "SummaryView", "View", "load_bokeh", "show"]
+__all__ = ["ConceptBoard", "GlobalLabelsView", "HeatmapView", "LayerExplorer", "SAGExplorer", "SummaryView", "View", "load_bokeh", "show"]
