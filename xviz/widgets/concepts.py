@@ -7,7 +7,6 @@ kernel. All texts and bar values are computed in Python and shipped in the data 
 CustomJS callbacks only copy, so the page and the Python properties show exactly the same.
 """
 import html
-from io import BytesIO
 
 import numpy as np
 from bokeh import palettes
@@ -28,6 +27,13 @@ THUMB = 84         # side of an example in a concept column, in screen pixels
 HEAD = 42          # height of a column's header, in screen pixels
 CAPTION = 15       # height of the caption under each example
 GAP = 12           # space between columns
+OPACITY = 0.8      # a heatmap pixel of value v covers its photo with opacity OPACITY * v
+
+
+def _fading(palette):
+    """The colour map with an alpha ramp: low values clear, so the photo shows where a concept is absent."""
+    return [f"{colour}{round(255 * n / (len(palette) - 1)):02x}" for n, colour in enumerate(palette)]
+
 
 # Copy the chosen class, concept and images out of the stores into the shown sources.
 RENDER_JS = """
@@ -40,10 +46,11 @@ for (let p = 0; p < 2; p++) {
   heats[p].data = {image: [maps.data.image[i * k + j]]};
   bars[p].data = {x: factors, top: store.data.values[i][c], text: store.data.texts[i][c],
                   baseline: store.data.baselines[i][c], color: bar_colors,
+                  offset: store.data.baselines[i][c].map(b => b == "top" ? 3 : -3),
                   alpha: factors.map((_, n) => n == j ? 1 : (n < k ? 0.45 : 0.8)),
                   line: factors.map((_, n) => n == j ? selected : bar_colors[n])};
   infos[p].text = store.data.info[i][c];
-  pictures[p].title.text = `image ${i}: heatmap of concept ${j + 1}`;
+  pictures[p].title.text = store.data.title[i][j];
   charts[p].title.text = chart_titles[c];
 }
 """
@@ -89,7 +96,8 @@ def _signed(value):
 
 
 def _quote(label):
-    return html.escape(f"'{label}'")
+    """A class label in quotes, for HTML texts."""
+    return f"'{html.escape(label, quote=False)}'"
 
 
 class ConceptBoard(View):
@@ -113,13 +121,28 @@ class ConceptBoard(View):
     width : int, optional
         Width of each of the two large images and their bar charts, in pixels (default 280).
 
+    Attributes
+    ----------
+    klass, concept, image, other
+        The chosen class (label), concept, image and image to compare with; settable, and the
+        page follows (as it does when they are chosen in the page).
+    bars, other_bars : bokeh.models.ColumnDataSource
+        The two bar charts' data: ``top`` holds the k contributions and the bias.
+    heats, photos : list of ColumnDataSource
+        The heatmap (uint8, rows bottom-up) and photo shown on each of the two images.
+
     Notes
     -----
     Integers given to :attr:`klass` are taken as class ids when they are one of
     ``model.classes``, otherwise as indices into ``model.classes``; a string is a label.
 
+    The exported HTML holds BokehJS (about 1.8 MB), each image once as a JPEG, and one
+    heatmap of at most 112 x 112 bytes per image and concept: 16 images of 224 x 224 with 4
+    concepts come to about 3 MB. Give ``images=`` a few dozen images, not hundreds.
+
     Examples
     --------
+    >>> import numpy as np
     >>> import xviz
     >>> from xviz.widgets.concepts import ConceptBoard
     >>> clf = xviz.zoo.digits_cnn()
@@ -160,7 +183,8 @@ class ConceptBoard(View):
         self.model, self.explanation = model, ex
         # The columns show the model's own top examples; a model without them ranks the board's images.
         self.column_examples = model.examples if model.examples is not None else ex
-        self.top = np.asarray(model.top if model.examples is not None else _ranked(ex.activations, 4))
+        per_concept = int(model.settings.get("examples", 4))
+        self.top = np.asarray(model.top if model.examples is not None else _ranked(ex.activations, per_concept))
         self.n_images, self.n_concepts = ex.activations.shape
         self.labels = list(model.class_labels)
         self.weights = model.net.head.weight.detach().cpu().numpy() * model.stats["y_std"]  # m x k, logit units
@@ -186,6 +210,9 @@ class ConceptBoard(View):
                 "texts": [[[_signed(v) for v in vs] for vs in per] for per in values],
                 "baselines": [[["bottom" if v >= 0 else "top" for v in vs] for vs in per] for per in values],
                 "info": [[self._info(i, c) for c in range(m)] for i in range(self.n_images)],
+                # a heatmap is scaled to [0, 1] whatever the concept's strength: the title says how strong
+                "title": [[f"image {i}: concept {j + 1}, activation {ex.activations[i, j]:.2f}" for j in range(k)]
+                          for i in range(self.n_images)],
                 "option": self._options()}
 
     def _options(self):
@@ -207,19 +234,18 @@ class ConceptBoard(View):
         self.maps = ColumnDataSource({"image": self._maps}, name="concepts-maps")
         self.state = ColumnDataSource({"klass": [0], "concept": [0], "image": [0], "other": [0]},
                                       name="concepts-state")
-        self.factors = [f"concept {j + 1}" for j in range(k)] + ["bias"]
+        self.factors = [str(j + 1) for j in range(k)] + ["bias"]
         self.bar_colors = [COLORS[j % len(COLORS)] for j in range(k)] + [BIAS]
-        self.chart_titles = [f"what each concept adds to the logit of {_quote(label)[1:-1]}".replace("&#x27;", "'")
-                             for label in self.labels]
+        self.chart_titles = [f"contributions to the logit of '{label}'" for label in self.labels]
         board = self._board()
-        self.mapper = LinearColorMapper(palette=palettes.Turbo256, low=0, high=255)
+        self.mapper = LinearColorMapper(palette=_fading(palettes.Turbo256), low=0, high=255)
         panels, self.selects, self.pictures, self.photos, self.heats, self.heat_renderers = [], [], [], [], [], []
         self.charts, self.bar_sources, self.infos = [], [], []
         y_range = self._y_range()  # one range object: both charts always on the same scale
         for p, (key, title) in enumerate((("image", "chosen image"), ("other", "compare with"))):
             panels.append(self._panel(p, key, title, y_range))
         self.bars, self.other_bars = self.bar_sources
-        self.opacity_slider = Slider(title="heatmap opacity", start=0, end=1, step=0.05, value=0.5,
+        self.opacity_slider = Slider(title="heatmap opacity (large images)", start=0, end=1, step=0.05, value=OPACITY,
                                      width=self.width, name="concepts-opacity")
         for r in self.heat_renderers:
             self.opacity_slider.js_link("value", r.glyph, "global_alpha")
@@ -238,12 +264,14 @@ class ConceptBoard(View):
     def _header(self):
         m = self.model
         classes = ", ".join(_quote(label) for label in self.labels)
+        same = " (as in the image menus)" if self.column_examples is self.explanation else ""
         return Div(width=max(2 * self.width + 40, self.board.width), name="concepts-header", text=(
             f"<b>{self.n_concepts} concepts</b> of {html.escape(m.clf.name)}, layer <code>{html.escape(m.layer)}</code>"
             f", explaining the logits of {classes}: each logit is a weighted sum of the concepts plus a bias. "
             f"Each column is a concept with the images that show it most, its heatmap over them; its header gives "
-            f"its <b>weight</b> for the chosen class, what one unit of the concept adds to that class's logit. "
-            f"<b>Click a column</b> to choose a concept."))
+            f"its <b>weight</b> for the chosen class, what one unit of the concept adds to that class's logit; "
+            f"under each image, its number{same} and its activation of the concept. <b>Click a column</b> to "
+            f"choose a concept."))
 
     def _board(self):
         """One figure in screen pixels: a header and a column of examples per concept; a tap picks the column."""
@@ -274,7 +302,9 @@ class ConceptBoard(View):
         for j in range(k):
             for r, e in enumerate(self.top[j]):
                 y = height - HEAD - (r + 1) * cell + CAPTION
-                thumbs["url"].append(jpeg(_resized(plots.blend(ce.images[e], ce.heatmaps[e, j]), size)))
+                heat = ce.heatmaps[e, j]
+                thumbs["url"].append(jpeg(_resized(plots.blend(ce.images[e], heat, alpha=OPACITY * heat[..., None]),
+                                                   size)))
                 thumbs["x"].append(left[j])
                 thumbs["y"].append(y)
                 thumbs["cx"].append(left[j] + tw / 2)
@@ -306,8 +336,10 @@ class ConceptBoard(View):
         select = Select(title=title, value=self.store.data["option"][0], options=self.store.data["option"],
                         width=self.width, name=f"concepts-select{suffix}")
         select.js_on_change("value", CustomJS(args={"state": self.state, "key": key}, code=SELECT_JS))
-        pic = figure(width=self.width, height=round(self.width * H / W) + 30, title="", x_range=Range1d(0, W),
-                     y_range=Range1d(0, H), toolbar_location=None, tools="", min_border=0,
+        # Frame sizes, not figure sizes: the column aligns the picture's frame with the chart's, whose
+        # axis would otherwise squeeze the picture.
+        pic = figure(frame_width=self.width, frame_height=round(self.width * H / W), title="",
+                     x_range=Range1d(0, W), y_range=Range1d(0, H), toolbar_location=None, tools="", min_border=0,
                      name=f"concepts-picture{suffix}")
         pic.axis.visible = False
         pic.grid.visible = False
@@ -315,19 +347,19 @@ class ConceptBoard(View):
         pic.image_url(url="url", x=0, y=0, w=W, h=H, anchor="bottom_left", source=photo)
         heat = ColumnDataSource({"image": [self._maps[0]]}, name=f"concepts-heat{suffix}")
         renderer = pic.image(image="image", x=0, y=0, dw=W, dh=H, source=heat, color_mapper=self.mapper,
-                             global_alpha=0.5)
-        bars = ColumnDataSource({"x": [], "top": [], "text": [], "baseline": [], "color": [], "alpha": [], "line": []},
-                                name=f"concepts-bars{suffix}")
-        chart = figure(width=self.width, height=230, x_range=FactorRange(*self.factors), y_range=y_range,
+                             global_alpha=OPACITY)
+        columns = ("x", "top", "text", "baseline", "offset", "color", "alpha", "line")
+        bars = ColumnDataSource({key: [] for key in columns}, name=f"concepts-bars{suffix}")
+        chart = figure(frame_width=self.width, frame_height=190, x_range=FactorRange(*self.factors), y_range=y_range,
                        toolbar_location=None, tools="", title="", name=f"concepts-chart{suffix}")
         chart.vbar(x="x", top="top", width=0.7, source=bars, fill_color="color", fill_alpha="alpha",
                    line_color="line", line_width=2)
         chart.text(x="x", y="top", text="text", source=bars, text_align="center", text_baseline="baseline",
-                   text_font_size="8pt", y_offset=0)
+                   text_font_size="8pt", y_offset="offset")  # clear of the bar's outline
         chart.add_layout(Span(location=0, dimension="width", line_color="#444444", line_width=1))
         chart.xgrid.visible = False
         chart.yaxis.axis_label = "logit units"
-        chart.xaxis.major_label_text_font_size = "8pt"
+        chart.xaxis.axis_label = "concept"
         info = Div(text="", width=self.width, name=f"concepts-info{suffix}")
         self.selects.append(select)
         self.pictures.append(pic)
@@ -337,7 +369,7 @@ class ConceptBoard(View):
         self.charts.append(chart)
         self.bar_sources.append(bars)
         self.infos.append(info)
-        return column(select, pic, chart, info)
+        return column(select, row(pic), row(chart), info)
 
     # -- the Python twin of RENDER_JS -----------------------------------------------------
     def _render(self):
@@ -354,11 +386,12 @@ class ConceptBoard(View):
             self.heats[p].data = {"image": [self.maps.data["image"][i * k + j]]}
             self.bar_sources[p].data = {
                 "x": self.factors, "top": st["values"][i][c], "text": st["texts"][i][c],
-                "baseline": st["baselines"][i][c], "color": self.bar_colors,
+                "baseline": st["baselines"][i][c], "offset": [3 if b == "top" else -3 for b in st["baselines"][i][c]],
+                "color": self.bar_colors,
                 "alpha": [1 if n == j else (0.45 if n < k else 0.8) for n in range(k + 1)],
                 "line": [SELECTED if n == j else self.bar_colors[n] for n in range(k + 1)]}
             self.infos[p].text = st["info"][i][c]
-            self.pictures[p].title.text = f"image {i}: heatmap of concept {j + 1}"
+            self.pictures[p].title.text = st["title"][i][j]
             self.charts[p].title.text = self.chart_titles[c]
 
     def _set(self, **changes):
@@ -386,11 +419,12 @@ class ConceptBoard(View):
     @klass.setter
     def klass(self, value):
         classes = self.model.classes
+        whole = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
         if isinstance(value, str) and value in self.labels:
             c = self.labels.index(value)
-        elif isinstance(value, (int, np.integer)) and not isinstance(value, bool) and int(value) in classes:
+        elif whole and int(value) in classes:
             c = classes.index(int(value))
-        elif isinstance(value, (int, np.integer)) and not isinstance(value, bool) and 0 <= value < len(classes):
+        elif whole and 0 <= value < len(classes):
             c = int(value)
         else:
             raise ValueError(f"no class {value!r} on this board; it explains the labels {self.labels} (class ids "
