@@ -28,6 +28,8 @@ CELLS = [
     'import xviz\nclf = xviz.zoo.digits_cnn()\nimg = xviz.zoo.image("digit-3")',
     "xviz.HeatmapView([xviz.gradcam(clf, img), xviz.integrated_gradients(clf, img)], clf=clf, grid=8)",
     "g = xviz.sag(clf, img, grid=4, progress=False)\nex = xviz.SAGExplorer(g, clf=clf)\nex",
+    'xnn = xviz.xnn.fit(clf, xviz.zoo.digits("train"), classes=[3, 5, 8], epochs=150, progress=False)\n'
+    "board = xviz.show(xnn)\nboard",
 ]
 # Every page error and console error fails a test, except one kind of noise: "Failed to load
 # resource" for a request to another host, which the tests block to stay offline (Voila's
@@ -162,7 +164,8 @@ def notebook(browser, lab):
         const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
         return !!k && k.status === 'idle' && k.connectionStatus === 'connected'; }""", timeout=60_000)
     page.evaluate("() => jupyterapp.commands.execute('notebook:run-all-cells')")
-    page.wait_for_function(f"() => window.Bokeh && {find('sag-info')} && {find('heatmap')}", timeout=60_000)
+    page.wait_for_function(f"() => window.Bokeh && {find('sag-info')} && {find('heatmap')} && {find('concepts-info')}",
+                           timeout=90_000)
     page.locator(".noUi-handle:visible").first.wait_for(timeout=30_000)
     page.wait_for_function("() => jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
                            timeout=30_000)
@@ -225,13 +228,14 @@ def root_then_region(page, clf, g):
     return subset
 
 
-def test_lab_renders_both_views_without_errors(notebook):
+def test_lab_renders_the_views_without_errors(notebook):
     page = notebook
     ARTIFACTS.mkdir(exist_ok=True)
     cells = page.locator(".jp-Notebook .jp-CodeCell:visible")
-    assert cells.count() == 3
+    assert cells.count() == len(CELLS)
     cells.nth(1).screenshot(path=str(ARTIFACTS / "lab_heatmap_view.png"))
     cells.nth(2).screenshot(path=str(ARTIFACTS / "lab_sag_explorer.png"))
+    cells.nth(3).screenshot(path=str(ARTIFACTS / "lab_concept_board.png"))
     assert page.evaluate(f"() => {find('main')}.title.text").startswith("gradcam: 3")
     assert errors(page) == []
 
@@ -266,6 +270,27 @@ def test_lab_sag_graph_node_click_sets_the_regions(notebook):
     click_data(page, "sag-graph", nodes["x"][i], nodes["y"][i])
     assert selected(page) == tuple(nodes["regions"][i])
     assert f"<b>{nodes['p'][i]:.3f}</b>" in info(page)
+    assert errors(page) == []
+
+
+def test_lab_concept_board_switches_concept_on_click(notebook):
+    """Tap the third concept's column: the board's state, the large heatmap and the outline follow."""
+    page = notebook
+    state = f"{find('concepts-state')}.data"
+    heat = f"() => Array.from({find('concepts-heat')}.data.image[0])"
+    assert page.evaluate(f"() => {state}.concept[0]") == 0
+    before = page.evaluate(heat)
+    heads = page.evaluate(f"() => {{ const d = {find('concepts-heads')}.data;"
+                          " return {left: Array.from(d.left), right: Array.from(d.right)}; }")
+    top = page.evaluate(f"() => {find('concepts-board')}.y_range.end")
+    click_data(page, "concepts-board", (heads["left"][2] + heads["right"][2]) / 2, top / 2)
+    assert page.evaluate(f"() => {state}.concept[0]") == 2
+    assert page.evaluate(heat) != before
+    assert page.evaluate(f"() => {find('concepts-mark')}.data.left[0]") == heads["left"][2]
+    assert page.evaluate(f"() => {find('concepts-picture')}.title.text").startswith("image 0: concept 3")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator(".jp-Notebook .jp-CodeCell:visible").nth(3).screenshot(
+        path=str(ARTIFACTS / "lab_concept_board_clicked.png"))
     assert errors(page) == []
 
 
