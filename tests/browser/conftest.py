@@ -39,6 +39,14 @@ def model(name):
     return f"(Bokeh.documents.map(d => d.get_model_by_name('{name}')).find(m => m))"
 
 
+def open_html(page, path, ready):
+    """Open an exported view and wait until BokehJS has built the model named ``ready``."""
+    page.goto(path.as_uri())
+    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
+                           f"Bokeh.documents[0].get_model_by_name('{ready}') !== null")
+    page.wait_for_timeout(500)
+
+
 def drag(page, locator, dx):
     """Drag a noUiSlider handle by dx pixels, as a user would."""
     locator.scroll_into_view_if_needed()

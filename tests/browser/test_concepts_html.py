@@ -7,7 +7,7 @@ import pytest
 import xviz
 from xviz.widgets.concepts import GAP, ConceptBoard
 
-from .conftest import click_data, model
+from .conftest import click_data, model, open_html
 from .test_summary_html import contrast
 
 
@@ -20,10 +20,7 @@ def exported(tmp_path_factory):
 
 
 def open_board(page, path):
-    page.goto(path.as_uri())
-    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
-                           "Bokeh.documents[0].get_model_by_name('concepts-info') !== null")
-    page.wait_for_timeout(500)
+    open_html(page, path, "concepts-info")
 
 
 def read(page, expression):

@@ -7,7 +7,7 @@ import xviz
 from xviz.explain.layers import explain
 from xviz.widgets.layers import LayerExplorer
 
-from .conftest import click_data, drag, model
+from .conftest import click_data, drag, model, open_html
 
 
 @pytest.fixture(scope="module")
@@ -19,9 +19,7 @@ def exported(tmp_path_factory):
 
 
 def open_view(page, path):
-    page.goto(path.as_uri())
-    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
-                           "Bokeh.documents[0].get_model_by_name('layer-state') !== null")
+    open_html(page, path, "layer-state")
     page.locator(".noUi-handle").first.wait_for()
 
 

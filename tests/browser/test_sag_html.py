@@ -6,7 +6,7 @@ import pytest
 import xviz
 from xviz.widgets import SAGExplorer
 
-from .conftest import click_data, model, selected
+from .conftest import click_data, model, open_html, selected
 
 
 @pytest.fixture(scope="module")
@@ -18,10 +18,7 @@ def exported(tmp_path_factory):
 
 
 def open_view(page, path):
-    page.goto(path.as_uri())
-    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
-                           "Bokeh.documents[0].get_model_by_name('sag-info') !== null")
-    page.wait_for_timeout(500)
+    open_html(page, path, "sag-info")
 
 
 def info(page):

@@ -10,7 +10,7 @@ import xviz
 from xviz.explain import summaries
 from xviz.widgets.summary import SummaryView
 
-from .conftest import click_data, model
+from .conftest import click_data, model, open_html
 
 
 @pytest.fixture(scope="module")
@@ -24,10 +24,7 @@ def exported(tmp_path_factory):
 
 
 def open_view(page, path):
-    page.goto(path.as_uri())
-    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
-                           "Bokeh.documents[0].get_model_by_name('summary-info') !== null")
-    page.wait_for_timeout(500)
+    open_html(page, path, "summary-info")
 
 
 def image_data(page, name):
