@@ -161,11 +161,20 @@ The image is cut into a 7 x 7 grid; a set of regions is shown on black, the rest
 
 clf = xviz.zoo.efficientnet_lite0()
 img = xviz.zoo.image("chelsea")
-g = xviz.sag(clf, img, progress=False)        # beam width 3, q 15, threshold 0.9: the paper's settings
+g = xviz.sag(clf, img, progress=False)        # beam width 3, q 15, threshold 0.9 (the paper's), one restart
 print(g.label, round(g.p_full, 2), "-", len(g.roots), "minimal sufficient sets found,", len(g.diverse), "diverse")"""),
     ("md", """Each **root** is a minimal set of regions that keeps at least 90% of the full image's
 confidence, so no single region of it can be dropped. The diverse roots overlap in at most
-one region: genuinely different explanations."""),
+one region: genuinely different explanations.
+
+A beam search tends to grow one family of region sets, so the paper's single search often
+returns roots that all share a core (`restarts=0` gives exactly that). xviz then searches
+once more without the regions of the diverse roots found so far. It does so only if the
+image with those regions hidden is still confident enough; otherwise it records that no
+other explanation exists above the threshold:"""),
+    ("code", """for r in g.history["restarts"]:
+    found = f"found {len(r['roots'])} more roots" if r["steps"] else "not searched"
+    print(f"without regions {r['forbidden']}: {r['p_rest'] / g.p_full:.0%} of the confidence left; {found}")"""),
     ("code", """for i, root in enumerate(g.diverse):
     node = g.graph.nodes[root]
     print(f"root {i + 1}: regions {root}  ({len(root)} of {g.regions}), {node['relative']:.0%} of the confidence")"""),

@@ -22,11 +22,13 @@ CORNERS = {0: (0, 0), 3: (0, 28), 12: (28, 0), 15: (28, 28)}  # 4 x 4 grid cell 
 # its window is 0.73 bright when that cell alone is shown (white image, black baseline), while
 # its three neighbours together leak only 0.27 into it: the step makes a window on exactly
 # when its own cell is shown, whatever else is.
-RULES = {"max": lambda on: on.max(1).values, "min": lambda on: on.min(1).values, "sum": lambda on: on.sum(1)}
+RULES = {"max": lambda on: on.max(1).values, "min": lambda on: on.min(1).values, "sum": lambda on: on.sum(1),
+         "pairs": lambda on: torch.maximum(on[:, :2].min(1).values, on[:, 2:].min(1).values)}
 # (rule, gain, bias): "either": p 0.95 when one window is on, 0.05 when none; "both": the same
 # with min; "sum": p 0.99 with three on, 0.70 with two (below 0.9 * p_full yet above the graph's
 # 0.4), 0.05 with one.
 EITHER, BOTH, SUM = ("max", 5.89, -2.94), ("min", 5.89, -2.94), ("sum", 3.75, -6.65)
+PAIRS = ("pairs", 5.89, -2.94)  # "yes" when both windows of the first pair, or of the second, are on
 FAST = dict(grid=4, q=16, order_iterations=0, progress=False)
 
 
@@ -240,6 +242,33 @@ def test_diverse_roots_are_an_exact_maximum_set():
     assert _diverse([e, f, g], {e: 0.99, f: 0.9, g: 0.9}, max_overlap=1) == [f, g]
 
 
+def test_a_restart_finds_the_explanation_the_beam_passed_by():
+    # Windows 0 and 3 together, or 12 and 15 together. Regions are ranked by id, so the beam
+    # grows from the low ids, finds (0, 3) at its second step and then only supersets of it,
+    # which spend the max_roots budget: the paper's single search sees one explanation.
+    clf = windows_clf([0, 3, 12, 15], PAIRS)
+    plain = sag(clf, WHITE, target="yes", restarts=0, **FAST)
+    assert plain.roots == [(0, 3)] and plain.history["restarts"] == []
+    g = sag(clf, WHITE, target="yes", restarts=1, **FAST)
+    assert set(g.roots) == set(g.diverse) == {(0, 3), (12, 15)}
+    (restart,) = g.history["restarts"]
+    assert restart["forbidden"] == [0, 3] and restart["p_rest"] >= limit(g) and restart["roots"] == [[12, 15]]
+    assert all(not {0, 3} & set(state) for step in restart["steps"] for state in step["beam"])
+    assert g.history["steps"] == plain.history["steps"]  # the first search is the paper's
+    # A second restart may not use 0, 3, 12 or 15: the rest is not sufficient, so it is not searched.
+    g2 = sag(clf, WHITE, target="yes", restarts=2, **FAST)
+    assert g2.roots == g.roots and g2.history["passes"]["beam"] == g.history["passes"]["beam"]
+    last = g2.history["restarts"][-1]
+    assert last["forbidden"] == [0, 3, 12, 15] and last["p_rest"] < limit(g2) and last["steps"] == []
+
+
+def test_no_restart_search_when_the_rest_of_the_image_is_not_enough():
+    g = sag(windows_clf([0, 15], BOTH), WHITE, target="yes", restarts=3, **FAST)
+    (restart,) = g.history["restarts"]
+    assert restart["forbidden"] == [0, 15] and restart["p_rest"] < 0.1 and restart["roots"] == []
+    assert g.history["passes"]["restarts"] == 1 and g.roots == [(0, 15)]
+
+
 def test_json_round_trip(tmp_path):
     g = sag(windows_clf([0, 3, 12], SUM), WHITE, target="yes", **FAST)
     g.to_json(tmp_path / "g.json")
@@ -269,6 +298,7 @@ def test_json_round_trip(tmp_path):
     ({"q": 0}, "q must be at least 1"),
     ({"max_roots": 0}, "max_roots must be at least 1"),
     ({"max_overlap": -1}, "max_overlap must be at least 0"),
+    ({"restarts": -1}, "restarts must be at least 0, got -1"),
     ({"max_nodes": 0}, "max_nodes must be at least 1, or None for no limit, got 0"),
     ({"baseline": "noise"}, "unknown baseline 'noise'"),
 ])

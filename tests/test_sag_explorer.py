@@ -103,3 +103,18 @@ def test_the_full_image_shows_its_top_classes_from_the_start(digits_clf):
     ex = SAGExplorer(g, clf=digits_clf)
     assert ex.top5[0][0] == "3" and ex.bars.data["label"][-1] == "3"  # best on top (last)
     assert SAGExplorer(g).top5 == []  # without the model nobody scored them
+
+
+def test_the_roots_note_says_why_there_are_no_more_explanations(digit_sag):
+    _, g = digit_sag
+    last = g.history["restarts"][-1]
+    assert last["p_rest"] < g.threshold * g.p_full  # digit-3: hiding its one diverse root leaves no "3"
+    ex = SAGExplorer(g)
+    note = ex._layout.select_one({"name": "sag-roots-note"}).text
+    hidden = ", ".join(map(str, last["forbidden"]))
+    assert f"{len(g.roots)} minimal sufficient region sets found; {len(g.diverse)} of them" in note
+    assert f"With regions {hidden} hidden, the rest of the image keeps" in note and "no other explanation" in note
+    assert "no other explanation avoids them" in ex.to_html()
+    plain = xviz.sag(xviz.zoo.digits_cnn(device="cpu"), xviz.zoo.image("digit-3"), grid=4, restarts=0,
+                     progress=False)
+    assert "no other explanation" not in SAGExplorer(plain).to_html()

@@ -218,6 +218,17 @@ def test_bad_input_gives_clear_errors(scenes):
         summaries.fit(clf, images, target="patch", method="kmeans")
 
 
+def test_max_clusters_keeps_the_most_coherent_ones(summary, scenes):
+    assert len(summary.clusters) >= 2 and summary.settings["max_clusters"] is None
+    best = summaries.fit(patch_clf(), [s[0] for s in scenes], target="patch", progress=False, max_clusters=1, **FAST)
+    (only,) = best.clusters
+    assert only.coherence == summary.clusters[0].coherence
+    assert [(r.image, r.box) for r in only.members] == [(r.image, r.box) for r in summary.clusters[0].members]
+    assert best.history["clusters_found"] == summary.history["clusters_found"]
+    with pytest.raises(ValueError, match="max_clusters must be at least 1, or None"):
+        summaries.fit(patch_clf(), [s[0] for s in scenes[:2]], target="patch", max_clusters=0)
+
+
 def test_target_none_takes_the_class_most_images_get(scenes):
     summ = summaries.fit(patch_clf(), [s[0] for s in scenes[:2]], progress=False, smooth_size=8,
                          smooth_iterations=2, sharp_iterations=1)

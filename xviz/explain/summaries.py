@@ -89,7 +89,7 @@ COMMON = {
     "smooth_l1": 0.5, "smooth_tv": 0.01, "sharp_l1": 0.01, "sharp_tv": 1.0, "binarise": 2.0,
     "threshold": 0.5, "min_area": 0.01, "cover": 0.75, "scales": (0.5, 1 / 3, 0.25, 1 / 6),
     "same_region": 0.5, "scale_ratio": 2.0, "position": 0.1, "position_sigma": 0.5,
-    "method": "affinity", "preference": 1.3, "min_images": 2, "keep": 0.9,
+    "method": "affinity", "preference": 1.3, "min_images": 2, "keep": 0.9, "max_clusters": None,
 }
 METHODS = ("affinity", "agglomerative")
 INITS = ("circle", "ones")
@@ -118,6 +118,9 @@ def _settings(preset, device, overrides):
     if not 0 <= float(cfg["position"]) <= 1:
         raise ValueError(f"position must be in [0, 1] (the weight of position against appearance), "
                          f"got {cfg['position']!r}")
+    if cfg["max_clusters"] is not None and int(cfg["max_clusters"]) < 1:
+        raise ValueError(f"max_clusters must be at least 1, or None to keep every coherent cluster, "
+                         f"got {cfg['max_clusters']!r}")
     if cfg["method"] not in METHODS:
         raise ValueError(f"unknown method {cfg['method']!r}; accepted: {', '.join(map(repr, METHODS))}")
     if cfg["init"] not in INITS:
@@ -748,7 +751,8 @@ def _keep_clusters(groups, S, owners, cfg):
     typical = float(np.median([c for _, c in scored])) if scored else chance
     threshold = chance + float(cfg["keep"]) * (typical - chance)
     kept = sorted(((m, c) for m, c in scored if c >= threshold), key=lambda mc: (-mc[1], -len(mc[0])))
-    return kept, threshold, chance
+    # Affinity propagation tends to find many small clusters; a view shows the best few.
+    return kept[:cfg["max_clusters"]], threshold, chance
 
 
 def fit(clf, images, target=None, *, preset="auto", layer="auto", progress=True, **settings):
@@ -788,7 +792,8 @@ def fit(clf, images, target=None, *, preset="auto", layer="auto", progress=True,
         "agglomerative"), ``preference`` (1.3 x the median, as the original), ``min_images``
         (2), ``keep`` (0.9: a cluster is kept when its coherence is at least chance + keep x
         (median coherence of the clusters - chance), chance being the median similarity of
-        regions of different images).
+        regions of different images), ``max_clusters`` (None: every cluster kept; else the
+        most coherent this many).
 
     Returns
     -------

@@ -120,6 +120,19 @@ def _levels(graph):
     return pos
 
 
+def _roots_note(g):
+    """One sentence on how many explanations were found and why there are no more."""
+    text = (f"{len(g.roots)} minimal sufficient region sets found; {len(g.diverse)} of them share at most "
+            f"{g.settings.get('max_overlap', 1)} region pairwise (the root buttons).")
+    restarts = g.history.get("restarts", [])
+    if restarts and restarts[-1]["p_rest"] < g.threshold * g.p_full:
+        last = restarts[-1]
+        text += (f" With regions {', '.join(map(str, last['forbidden']))} hidden, the rest of the image keeps "
+                 f"{100 * last['p_rest'] / g.p_full:.0f}% of the confidence, below the {100 * g.threshold:.0f}% "
+                 "threshold: no other explanation avoids them.")
+    return text
+
+
 class SAGExplorer(View):
     """Explore a structured attention graph: click regions, nodes, roots; watch the confidence.
 
@@ -301,7 +314,8 @@ class SAGExplorer(View):
         step = Button(label="step: drop a region", width=150, name="step")
         step.js_on_event("button_click", CustomJS(args={"state": self.state, "edges": self.edges,
                                                         "info": self.info}, code=STEP_JS))
-        return column(row(button("full image", None, "reset"), step), row(*roots) if roots else Div())
+        return column(row(button("full image", None, "reset"), step), row(*roots) if roots else Div(),
+                      Div(text=_roots_note(self.sag), width=300, name="sag-roots-note"))
 
     def to_html(self, path=None):
         """Standalone HTML: the graph, its nodes, the roots and every subset the search scored
