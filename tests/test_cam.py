@@ -72,6 +72,14 @@ def test_saliency_save_load_round_trip(square_clf, rng, tmp_path):
         assert set(data.files) == {"mask", "lowres", "image", "meta"}
 
 
+def test_a_name_without_npz_saves_and_loads_as_numpy_writes_it(square_clf, rng, tmp_path):
+    sal = xviz.gradcam(square_clf, rng.random((32, 32, 3)))
+    assert sal.save(tmp_path / "s") == tmp_path / "s.npz" and (tmp_path / "s.npz").is_file()
+    assert np.array_equal(Saliency.load(tmp_path / "s").mask, sal.mask)
+    (tmp_path / "s.npz").rename(tmp_path / "s.data")  # a file that exists is read as it is named
+    assert np.array_equal(Saliency.load(tmp_path / "s.data").mask, sal.mask)
+
+
 def test_loading_something_else_fails(tmp_path):
     np.savez(tmp_path / "other.npz", mask=np.zeros(2), lowres=np.zeros(2), image=np.zeros(2),
              meta=np.array('{"format": "nope"}'))

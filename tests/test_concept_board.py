@@ -29,6 +29,12 @@ def heat(array):
     return np.ascontiguousarray((np.clip(array, 0, 1) * 255).round().astype(np.uint8)[::-1])
 
 
+def shown(board, i, j):
+    """The heatmap of concept j on board image i as shown: faded by the concept's strength there."""
+    ex = board.explanation
+    return heat(ex.heatmaps[i, j] * ex.activations[i, j] / board.reference[j])
+
+
 def test_starts_on_the_first_image_under_the_classifiers_class(board, model):
     ex = model.examples
     assert board.klass == model.class_labels[ex.model_predicted[0]]
@@ -83,15 +89,17 @@ def test_choosing_a_concept_shows_its_heatmap_and_marks_its_column(board, model)
     seen = []
     for j in range(model.n_concepts):
         board.concept = j
-        np.testing.assert_array_equal(board.heats[0].data["image"][0], heat(ex.heatmaps[board.image, j]))
-        np.testing.assert_array_equal(board.heats[1].data["image"][0], heat(ex.heatmaps[board.other, j]))
+        np.testing.assert_array_equal(board.heats[0].data["image"][0], shown(board, board.image, j))
+        np.testing.assert_array_equal(board.heats[1].data["image"][0], shown(board, board.other, j))
         assert board.mark.data["left"] == [board.heads.data["left"][j]]
         assert board.heads.data["alpha"][j] > max(a for n, a in enumerate(board.heads.data["alpha"]) if n != j)
         assert board.bars.data["line"][j] != board.bars.data["color"][j]  # its bar outlined
-        assert board.pictures[0].title.text == f"image {board.image}: concept {j + 1}, activation " \
-                                               f"{ex.activations[board.image, j]:.2f}"
+        assert board.pictures[0].title.text.startswith(f"image {board.image}: concept {j + 1}, activation "
+                                                       f"{ex.activations[board.image, j]:.2f} (")
         seen.append(board.heats[0].data["image"][0].tobytes())
-    assert len(set(seen)) == model.n_concepts
+    # Concepts absent from the image show an empty map; the others differ from each other.
+    present = [j for j in range(model.n_concepts) if shown(board, board.image, j).any()]
+    assert len(present) >= 2 and len({seen[j] for j in present}) == len(present)
 
 
 def test_other_image_drives_the_second_chart_on_the_same_scale(board, model):
@@ -173,3 +181,14 @@ def test_html_is_standalone_small_and_named(board, tmp_path):
 def test_show_and_the_results_display_pick_the_board(model):
     assert isinstance(xviz.show(model), ConceptBoard)
     assert type(ConceptBoard(model).widget).__name__ == "BokehModel"
+
+
+def test_a_concept_absent_from_an_image_leaves_it_clear(board, model):
+    from xviz.widgets.concepts import strength
+
+    assert strength([[0.0, 0.5, 3.0]], [1.0, 1.0, 2.0]).tolist() == [[0.0, 0.5, 1.0]]
+    ex = board.explanation
+    i, j = np.unravel_index(np.argmin(ex.activations / board.reference), ex.activations.shape)
+    assert ex.activations[i, j] / board.reference[j] < 0.1 and ex.heatmaps[i, j].max() == 1.0
+    board.image, board.concept = int(i), int(j)
+    assert board.heats[0].data["image"][0].max() <= 0.1 * 255 + 1  # its [0, 1] heatmap, faded to nearly nothing

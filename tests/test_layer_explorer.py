@@ -71,6 +71,8 @@ def test_typing_a_label_names_the_chosen_cluster_once(lay):
         assert view.store.data["labels"][2][1] == "upper loop"
         assert "upper loop" in view.bars.data["text"][1] and view.thumbs.data["text"][1] == "2: upper loop"
         assert "<b>upper loop</b>" in view.cluster_info.text
+        view.label_input.value = "<img src=x onerror=alert(1)>"  # typed text is shown as text
+        assert "<b>&lt;img src=x onerror=alert(1)&gt;</b>" in view.cluster_info.text
     finally:
         lay.label("features", 1, None)
 

@@ -32,6 +32,15 @@ def test_the_srae_recovers_known_factors_and_is_faithful():
     assert history["loss"][-1] < history["loss"][0] / 5
 
 
+def test_locality_is_the_share_of_mass_in_the_top_pixels():
+    m = np.ones((10, 10))
+    m[:2] = 3.0  # the top 20 pixels hold 60 of 140
+    assert X.locality(m) == pytest.approx(60 / 140)
+    assert X.locality(m, share=0.5) == pytest.approx((60 + 30) / 140)
+    assert X.locality(np.stack([m, np.zeros((10, 10))])) == pytest.approx(60 / 140)  # empty maps left out
+    assert X.locality(np.zeros((2, 10, 10))) is None
+
+
 @pytest.fixture(scope="module")
 def digits_xnn():
     clf = xviz.zoo.digits_cnn(device="cpu")
@@ -85,6 +94,8 @@ def test_save_and_load_give_identical_outputs(digits_xnn, tmp_path):
     assert np.array_equal(again.top, model.top) and np.array_equal(again.examples.heatmaps, model.examples.heatmaps)
     with pytest.raises(ValueError, match="fitted on 'digits CNN'"):
         X.load(tmp_path / "xnn.npz", xviz.Classifier(torch.nn.Sequential(), name="other"))
+    assert model.save(tmp_path / "plain") == tmp_path / "plain.npz"  # numpy's suffix, said and found
+    assert np.array_equal(X.load(tmp_path / "plain", clf).top, model.top)
 
 
 def test_the_users_model_is_unchanged(digits_xnn):
@@ -109,6 +120,20 @@ def test_cache_reuses_the_activations(digits_xnn, tmp_path):
     examples = len(second.examples.activations)
     assert clf.images_scored - before == 2 * examples  # only the examples' explanation passes
     assert torch.equal(first.features["z"], second.features["z"])
+    # A name without .npz: numpy writes acts.npz, and the cache finds it again.
+    X.fit(clf, data, classes=[3, 8], epochs=20, cache=tmp_path / "acts", progress=False)
+    assert (tmp_path / "acts.npz").is_file()
+    before = clf.images_scored
+    X.fit(clf, data, classes=[3, 8], epochs=20, cache=tmp_path / "acts", progress=False)
+    assert clf.images_scored - before == 2 * examples
+    # A retrained model under the same name does not reuse the old activations.
+    changed = xviz.zoo.digits_cnn(device="cpu")
+    with torch.no_grad():
+        next(changed.model.parameters()).add_(0.1)
+    assert changed.name == clf.name and changed.fingerprint() != clf.fingerprint()
+    before = changed.images_scored
+    X.fit(changed, data, classes=[3, 8], epochs=20, cache=tmp_path / "acts", progress=False)
+    assert changed.images_scored - before > np.isin(data.labels, [3, 8]).sum()
 
 
 def test_folders_lists_and_mixed_sizes(digits_xnn, tmp_path):
@@ -136,9 +161,13 @@ def test_bad_input_says_what_is_wrong(digits_xnn, tmp_path):
         X.fit(clf, data, classes=[3, 12], progress=False)
     with pytest.raises(ValueError, match="unknown label 'cat'"):
         X.fit(clf, data, classes=["cat"], progress=False)
-    few = (list(data.images[data.labels == 3][:3]), [3, 3, 3])
-    with pytest.raises(ValueError, match="give more images than concepts"):
-        X.fit(clf, few, classes=[3], n_concepts=4, progress=False)
+    threes = list(data.images[data.labels == 3])
+    for n in (3, 4, 5):  # 5 images hold out 1 and train on 4: no more than the 4 concepts
+        with pytest.raises(ValueError, match=f"got {n} images .* for 4 concepts; give at least 6, so that after "
+                                             "holding out 20% more images than concepts remain"):
+            X.fit(clf, (threes[:n], [3] * n), classes=[3], n_concepts=4, progress=False)
+    least = X.fit(clf, (threes[:6], [3] * 6), classes=[3], n_concepts=4, epochs=5, progress=False)
+    assert least.report().n_train == 5  # the PCA and NMF baselines fit too
     with pytest.raises(ValueError, match="no layer named 'featurez'.*Did you mean 'features'"):
         X.fit(clf, data, classes=[3, 8], layer="featurez", progress=False)
     with pytest.raises(ValueError, match="XNN needs a layer with spatial maps"):

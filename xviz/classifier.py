@@ -7,6 +7,8 @@ as it found it.
 """
 import contextlib
 import difflib
+import hashlib
+import json
 
 import numpy as np
 import torch
@@ -145,6 +147,25 @@ class Classifier:
     def __repr__(self):
         n = len(self._names) if self._names else "?"
         return f"Classifier({self.name}, size={self.size}, classes={n}, device={self.device})"
+
+    def fingerprint(self):
+        """A hex digest of the model's weights and buffers and of the preprocessing: equal
+        fingerprints, equal outputs. Caches key on it, so a retrained model under the same
+        name does not reuse stale activations.
+
+        Examples
+        --------
+        >>> import xviz
+        >>> a, b = xviz.zoo.digits_cnn(), xviz.zoo.digits_cnn()
+        >>> a.fingerprint() == b.fingerprint()
+        True
+        """
+        digest = hashlib.sha1(json.dumps([list(self.size), self.mean.flatten().tolist(),
+                                          self.std.flatten().tolist()]).encode())
+        for key, value in self.model.state_dict().items():
+            digest.update(key.encode())
+            digest.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+        return digest.hexdigest()
 
     # -- labels and targets -------------------------------------------------------------
     @property

@@ -13,7 +13,7 @@ from .conftest import click_data, drag, model, open_html
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     lay = explain(xviz.zoo.digits_cnn(device="cpu"), xviz.zoo.image("digit-3"), progress=False)
-    lay.label("features", 0, "upper curve")
+    lay.label("features", 0, "upper <i>curve</i>")  # typed text, shown as text, never as HTML
     view = LayerExplorer(lay)
     return view.to_html(tmp_path_factory.mktemp("html") / "layers.html"), view, lay
 
@@ -60,7 +60,11 @@ def test_dragging_the_layer_slider_changes_the_cluster_maps(page, exported):
     thumbs = page.evaluate(f"() => {model('cluster-thumbs')}.data.image.length")
     assert thumbs == len(lay["features"].clusters)
     texts = page.evaluate(f"() => Array.from({model('cluster-bars')}.data.text)")
-    assert texts[0].endswith("upper curve")  # the label saved with the result
+    assert texts[0].endswith("upper <i>curve</i>")  # the label saved with the result
+    info = page.evaluate(f"() => {model('cluster-info')}.text")
+    assert "label: <b>upper &lt;i&gt;curve&lt;/i&gt;</b>" in info
+    view._texts(2, 0)  # the Python twin of the page's texts says the same
+    assert view.cluster_info.text == info
     assert "features</b> (layer 3 of 3" in page.evaluate(f"() => {model('layer-info')}.text")
     assert page.errors == []
 

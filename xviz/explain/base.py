@@ -71,26 +71,28 @@ class Saliency:
     def save(self, path):
         """Write to ``path`` as .npz: arrays, plus the rest as JSON (no pickle).
 
+        Returns the path written (".npz" is added to a name without it).
+
         Examples
         --------
         >>> import tempfile, os, xviz
         >>> clf = xviz.zoo.digits_cnn()
         >>> sal = xviz.gradcam(clf, xviz.zoo.image("digit-3"))
         >>> path = os.path.join(tempfile.mkdtemp(), "sal.npz")
-        >>> sal.save(path)
+        >>> sal.save(path).name
+        'sal.npz'
         >>> bool((Saliency.load(path).mask == sal.mask).all())
         True
         """
         meta = {"format": FORMAT, "method": self.method, "target": self.target, "label": self.label,
                 "score": self.score, "settings": self.settings, "history": self.history,
                 "passes": self.passes, "seconds": self.seconds}
-        np.savez_compressed(Path(path), mask=self.mask, lowres=self.lowres, image=self.image,
-                            meta=np.array(json.dumps(meta)))
+        return write_npz(path, mask=self.mask, lowres=self.lowres, image=self.image, meta=np.array(json.dumps(meta)))
 
     @classmethod
     def load(cls, path):
         """Read a result written by :meth:`save`."""
-        with np.load(Path(path), allow_pickle=False) as data:
+        with read_npz(path) as data:
             meta = json.loads(str(data["meta"]))
             if meta.get("format") != FORMAT:
                 raise ValueError(f"'{path}' is not an xviz saliency file (format {meta.get('format')!r})")
@@ -98,6 +100,27 @@ class Saliency:
         return cls(method=meta["method"], target=meta["target"], label=meta["label"], score=meta["score"],
                    settings=meta["settings"], history=meta["history"], passes=meta.get("passes", 0),
                    seconds=meta.get("seconds", 0.0), **arrays)
+
+
+def npz_file(path, reading=False):
+    """The file an .npz result lives in: numpy's savez adds ".npz" to a name without it, so
+    ``save("m")`` writes ``m.npz`` and ``load("m")`` must read that (unless ``m`` itself exists)."""
+    path = Path(path)
+    if path.suffix == ".npz" or (reading and path.is_file()):
+        return path
+    return path.with_name(path.name + ".npz")
+
+
+def write_npz(path, **arrays):
+    """Write arrays to a compressed .npz (no pickle); return the path written."""
+    path = npz_file(path)
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def read_npz(path):
+    """Open an .npz written by :func:`write_npz`, ``path`` with or without ".npz"; never unpickles."""
+    return np.load(npz_file(path, reading=True), allow_pickle=False)
 
 
 def normalize_map(raw, size):

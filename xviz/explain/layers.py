@@ -53,7 +53,7 @@ from torch import nn
 from ..classifier import default_device
 from ..hooks import find_layer, spatial_layers
 from ..images import to_numpy
-from .base import normalize_map
+from .base import normalize_map, read_npz, write_npz
 from .base import progress as progress_bar
 from .cam import channel_weights
 
@@ -502,13 +502,16 @@ class LayerExplanation(Mapping):
     def save(self, path):
         """Write to ``path`` as .npz: arrays, plus the rest (labels included) as JSON; no pickle.
 
+        Returns the path written (".npz" is added to a name without it).
+
         Examples
         --------
         >>> import os, tempfile, xviz
         >>> lay = explain(xviz.zoo.digits_cnn(), xviz.zoo.image("digit-3"), progress=False)
         >>> lay.label(0, 0, "stroke")
         >>> path = os.path.join(tempfile.mkdtemp(), "layers.npz")
-        >>> lay.save(path)
+        >>> lay.save(path).name
+        'layers.npz'
         >>> LayerExplanation.load(path).labels() == lay.labels()
         True
         """
@@ -526,12 +529,12 @@ class LayerExplanation(Mapping):
                            "clusters": [{"weight": c.weight, "label": c.label} for c in lc.clusters]})
         meta = {"format": FORMAT, "target": self.target, "class_label": self.class_label, "score": self.score,
                 "settings": self.settings, "passes": self.passes, "seconds": self.seconds, "layers": layers}
-        np.savez_compressed(Path(path), meta=np.array(json.dumps(meta)), **arrays)
+        return write_npz(path, meta=np.array(json.dumps(meta)), **arrays)
 
     @classmethod
     def load(cls, path):
         """Read a result written by :meth:`save`."""
-        with np.load(Path(path), allow_pickle=False) as data:
+        with read_npz(path) as data:
             meta = json.loads(str(data["meta"]))
             if meta.get("format") != FORMAT:
                 raise ValueError(f"'{path}' is not an xviz layer-clusters file (format {meta.get('format')!r}, "

@@ -61,7 +61,6 @@ import json
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -70,7 +69,7 @@ import torch.nn.functional as F
 from ..hooks import find_layer, spatial_layers
 from ..images import baseline as make_baseline
 from ..images import blur, to_numpy, upsample_mask
-from .base import Saliency
+from .base import Saliency, read_npz, write_npz
 from .base import progress as progress_bar
 from .igos import tv
 
@@ -651,6 +650,8 @@ class Summary:
     def save(self, path):
         """Write to ``path`` as .npz: the arrays, plus everything else as JSON (no pickle).
 
+        Returns the path written (".npz" is added to a name without it).
+
         Region masks are not stored: they are rebuilt from :attr:`labels` on load.
 
         Examples
@@ -658,7 +659,8 @@ class Summary:
         >>> import os, tempfile
         >>> summ = _example()
         >>> path = os.path.join(tempfile.mkdtemp(), "summary.npz")
-        >>> summ.save(path)
+        >>> summ.save(path).name
+        'summary.npz'
         >>> back = load(path)
         >>> len(back.clusters) == len(summ.clusters), bool((back.masks == summ.masks).all())
         (True, True)
@@ -676,14 +678,13 @@ class Summary:
         meta = {"format": FORMAT, "target": self.target, "label": self.label, "table": table, "regions": regions,
                 "clusters": clusters, "settings": self.settings, "history": self.history, "passes": self.passes,
                 "seconds": self.seconds}
-        np.savez_compressed(Path(path), images=self.images, masks=self.masks, smooth=self.smooth,
-                            labels=self.labels, scores=self.scores, masked_scores=self.masked_scores,
-                            meta=np.array(json.dumps(meta)))
+        return write_npz(path, images=self.images, masks=self.masks, smooth=self.smooth, labels=self.labels,
+                         scores=self.scores, masked_scores=self.masked_scores, meta=np.array(json.dumps(meta)))
 
 
 def load(path):
     """Read a :class:`Summary` written by :meth:`Summary.save`."""
-    with np.load(Path(path), allow_pickle=False) as data:
+    with read_npz(path) as data:
         meta = json.loads(str(data["meta"]))
         if meta.get("format") != FORMAT:
             raise ValueError(f"'{path}' is not an xviz summary file (format {meta.get('format')!r}, "

@@ -32,8 +32,7 @@ The paper's code was never published; the design here, in its spirit:
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -41,7 +40,7 @@ from torch import nn
 
 from ..hooks import find_layer
 from ..images import load_labelled, to_numpy
-from .base import normalize_map
+from .base import normalize_map, npz_file, read_npz, write_npz
 from .base import progress as progress_bar
 from .cam import channel_weights, class_map
 
@@ -255,8 +254,9 @@ class XNN:
 
     # -- measuring ----------------------------------------------------------------------------
     def report(self):
-        """Faithfulness, orthogonality, locality and reconstruction on the held-out images,
-        next to PCA and NMF baselines with as many components and a least-squares head.
+        """Faithfulness, orthogonality and reconstruction on the held-out images, next to PCA
+        and NMF baselines with as many components and a least-squares head; the locality of
+        the SRAE's concept heatmaps (:func:`locality`) on the top examples of each concept.
 
         Examples
         --------
@@ -283,7 +283,9 @@ class XNN:
 
     # -- saving -------------------------------------------------------------------------------
     def save(self, path):
-        """Write to ``path`` as .npz: weights and arrays, the rest as JSON (no pickle)."""
+        """Write to ``path`` as .npz: weights and arrays, the rest as JSON (no pickle).
+
+        Returns the path written (".npz" is added to a name without it)."""
         arrays = {f"net.{k}": v.cpu().numpy() for k, v in self.net.state_dict().items()}
         arrays.update({f"stats.{k}": np.asarray(v.cpu() if torch.is_tensor(v) else v) for k, v in self.stats.items()})
         arrays.update({f"features.{k}": v.cpu().numpy() for k, v in self.features.items()})
@@ -296,11 +298,26 @@ class XNN:
         meta = {"format": FORMAT, "model": self.clf.name, "layer": self.layer, "classes": self.classes,
                 "n_concepts": self.n_concepts, "n_features": self.net.decode.out_features,
                 "settings": self.settings, "history": self.history}
-        np.savez_compressed(Path(path), meta=np.array(json.dumps(meta)), **arrays)
+        return write_npz(path, meta=np.array(json.dumps(meta)), **arrays)
 
 
 def locality(heatmaps, share=0.2):
-    """Mean share of a heatmap's mass in its top ``share`` of pixels: 1 = concentrated, ``share`` = uniform."""
+    """Mean share of a heatmap's mass in its top ``share`` of pixels: 1 = concentrated, ``share`` = uniform.
+
+    Parameters
+    ----------
+    heatmaps : array, ... x H x W
+        Non-negative maps; all-zero maps are left out (None when every map is zero).
+    share : float
+        The share of the pixels, highest first, whose mass is counted.
+
+    Examples
+    --------
+    >>> flat, spot = np.ones((10, 10)), np.zeros((10, 10))
+    >>> spot[2:4, 2:4] = 1
+    >>> round(locality(flat), 3), locality(spot), round(locality([flat, spot]), 3)
+    (0.2, 1.0, 0.6)
+    """
     flat = np.asarray(heatmaps, dtype=np.float64).reshape(-1, np.prod(np.shape(heatmaps)[-2:]))
     flat = flat[flat.sum(1) > 0]
     if not len(flat):
@@ -387,10 +404,10 @@ def _features(clf, images, layer, classes, cache, progress):
     key = hashlib.sha1()
     for im in images:
         key.update(np.ascontiguousarray((im * 255).round().astype(np.uint8)).tobytes())
-    key.update(json.dumps([clf.name, list(clf.size), layer, classes]).encode())
+    key.update(json.dumps([clf.name, clf.fingerprint(), layer, classes]).encode())
     key = key.hexdigest()
-    if cache is not None and Path(cache).is_file():
-        with np.load(Path(cache), allow_pickle=False) as data:
+    if cache is not None and npz_file(cache, reading=True).is_file():
+        with read_npz(cache) as data:
             if str(data["key"]) == key:
                 return torch.from_numpy(data["z"]).to(clf.device), torch.from_numpy(data["logits"]).to(clf.device)
     zs, ys = [], []
@@ -406,8 +423,16 @@ def _features(clf, images, layer, classes, cache, progress):
             ys.append(clf.logits(x)[:, classes])
     z, y = torch.cat(zs), torch.cat(ys)
     if cache is not None:
-        np.savez_compressed(Path(cache), key=np.array(key), z=z.cpu().numpy(), logits=y.cpu().numpy())
+        write_npz(cache, key=np.array(key), z=z.cpu().numpy(), logits=y.cpu().numpy())
     return z, y
+
+
+def _images_needed(k, holdout):
+    """The fewest images whose training share (after the holdout) exceeds k, and at least 2."""
+    n = max(k + 1, 2)
+    while n - int(round(holdout * n)) <= k:
+        n += 1
+    return n
 
 
 def _split(n, holdout, seed):
@@ -463,9 +488,11 @@ def fit(clf, data, classes=None, layer="auto", n_concepts=4, *, seed=0, cache=No
     images, labels = load_labelled(data)
     classes = _classes(clf, classes, labels)
     images = _select(clf, images, labels, classes)
-    if len(images) < max(n_concepts, 2):
+    need = _images_needed(int(n_concepts), cfg["holdout"])
+    if len(images) < need:
         raise ValueError(f"got {len(images)} images of the classes {[clf.label(c) for c in classes]} for "
-                         f"{n_concepts} concepts; give more images than concepts")
+                         f"{n_concepts} concepts; give at least {need}, so that after holding out "
+                         f"{cfg['holdout']:.0%} more images than concepts remain to train on")
     name, _ = find_layer(clf, layer)
     start = time.perf_counter()
     z_raw, y_raw = _features(clf, images, name, classes, cache, progress)
@@ -502,13 +529,14 @@ def load(path, clf):
     >>> clf = xviz.zoo.digits_cnn()
     >>> model = fit(clf, xviz.zoo.digits("train"), classes=[3, 8], n_concepts=3, epochs=100, progress=False)
     >>> path = os.path.join(tempfile.mkdtemp(), "xnn.npz")
-    >>> model.save(path)
+    >>> model.save(path).name
+    'xnn.npz'
     >>> again = load(path, clf)
     >>> img = xviz.zoo.image("digit-3")
     >>> bool((again.explain(img).activations == model.explain(img).activations).all())
     True
     """
-    with np.load(Path(path), allow_pickle=False) as data:
+    with read_npz(path) as data:
         meta = json.loads(str(data["meta"]))
         if meta.get("format") != FORMAT:
             raise ValueError(f"'{path}' is not an xviz XNN file (format {meta.get('format')!r})")

@@ -76,6 +76,14 @@ def _resized(array, size):
     return np.asarray(Image.fromarray(pixels).resize((size[1], size[0]), Image.BILINEAR))
 
 
+def strength(activations, reference):
+    """How strongly each image shows each concept, in [0, 1]: its activation over the
+    concept's strongest activation (``reference``, one per concept). A concept heatmap is
+    scaled to [0, 1] on every image, so it is shown times this strength: a concept that is
+    absent from an image does not paint a full-strength map over it."""
+    return np.clip(np.asarray(activations) / np.maximum(np.asarray(reference), 1e-12), 0, 1)
+
+
 def _fit(shape, side, grow=False):
     """(h, w) of ``shape`` scaled so that its longer side is ``side`` (only shrunk unless ``grow``)."""
     h, w = shape[:2]
@@ -109,7 +117,9 @@ class ConceptBoard(View):
     the concept's heatmap over them. Click a column to choose that concept. Below, the chosen
     image with the chosen concept's heatmap and a bar per concept of its contribution to the
     chosen class's logit (plus the head's bias; the bars sum to the concept head's logit),
-    and beside it a second image to compare with, on the same scale.
+    and beside it a second image to compare with, on the same scale. A heatmap's strength
+    follows the concept's activation on that image against its strongest activation
+    (:func:`strength`): a concept absent from an image leaves it clear.
 
     Parameters
     ----------
@@ -188,6 +198,8 @@ class ConceptBoard(View):
         self.n_images, self.n_concepts = ex.activations.shape
         self.labels = list(model.class_labels)
         self.weights = model.net.head.weight.detach().cpu().numpy() * model.stats["y_std"]  # m x k, logit units
+        # Each concept's strongest activation among the top examples and the shown images.
+        self.reference = np.maximum(self.column_examples.activations.max(0), ex.activations.max(0))
         self.width = int(width)
         self._build()
         super().__init__(self._layout)
@@ -203,16 +215,17 @@ class ConceptBoard(View):
         values = [[[float(v) for v in ex.contributions[i, c]] + [float(ex.bias[c])] for c in range(m)]
                   for i in range(self.n_images)]
         heat_size = _fit((H, W), HEAT_SIDE)
-        self._maps = [np.ascontiguousarray(_resized(ex.heatmaps[i, j], heat_size)[::-1])
+        shown = ex.heatmaps * strength(ex.activations, self.reference)[..., None, None]
+        self._maps = [np.ascontiguousarray(_resized(shown[i, j], heat_size)[::-1])
                       for i in range(self.n_images) for j in range(k)]
         return {"photo": [jpeg(_resized(im, photo_size)) for im in ex.images],
                 "values": values,
                 "texts": [[[_signed(v) for v in vs] for vs in per] for per in values],
                 "baselines": [[["bottom" if v >= 0 else "top" for v in vs] for vs in per] for per in values],
                 "info": [[self._info(i, c) for c in range(m)] for i in range(self.n_images)],
-                # a heatmap is scaled to [0, 1] whatever the concept's strength: the title says how strong
-                "title": [[f"image {i}: concept {j + 1}, activation {ex.activations[i, j]:.2f}" for j in range(k)]
-                          for i in range(self.n_images)],
+                "title": [[f"image {i}: concept {j + 1}, activation {ex.activations[i, j]:.2f} "
+                           f"({100 * strength(ex.activations[i, j], self.reference[j]):.0f}% of its strongest)"
+                           for j in range(k)] for i in range(self.n_images)],
                 "option": self._options()}
 
     def _options(self):
@@ -270,8 +283,8 @@ class ConceptBoard(View):
             f", explaining the logits of {classes}: each logit is a weighted sum of the concepts plus a bias. "
             f"Each column is a concept with the images that show it most, its heatmap over them; its header gives "
             f"its <b>weight</b> for the chosen class, what one unit of the concept adds to that class's logit; "
-            f"under each image, its number{same} and its activation of the concept. <b>Click a column</b> to "
-            f"choose a concept."))
+            f"under each image, its number{same} and its activation of the concept. A heatmap is as strong as "
+            f"the concept is on that image, against its strongest. <b>Click a column</b> to choose a concept."))
 
     def _board(self):
         """One figure in screen pixels: a header and a column of examples per concept; a tap picks the column."""
@@ -302,7 +315,7 @@ class ConceptBoard(View):
         for j in range(k):
             for r, e in enumerate(self.top[j]):
                 y = height - HEAD - (r + 1) * cell + CAPTION
-                heat = ce.heatmaps[e, j]
+                heat = ce.heatmaps[e, j] * strength(ce.activations[e, j], self.reference[j])
                 thumbs["url"].append(jpeg(_resized(plots.blend(ce.images[e], heat, alpha=OPACITY * heat[..., None]),
                                                    size)))
                 thumbs["x"].append(left[j])

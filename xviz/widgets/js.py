@@ -33,3 +33,11 @@ function blend(out, photo, base, weight, H, W) {
   }
 }
 """
+
+# escapeHtml: user text (labels people type) put into a Div's HTML, as Python's html.escape.
+ESCAPE = """
+function escapeHtml(text) {
+  return String(text).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
+                     .replace(/"/g, "&quot;").replace(/'/g, "&#x27;");
+}
+"""

@@ -21,13 +21,14 @@ from bokeh.plotting import figure
 from .. import plots
 from ..images import resize, to_tensor
 from .base import View
+from .js import ESCAPE
 
 COLORS = palettes.Category10[10]
 DROPPED = "#bbbbbb"
 SELECTED = "#e45756"
 
 # Copy the chosen layer's data into the shown sources; the chosen cluster is drawn large.
-RENDER_JS = """
+RENDER_JS = ESCAPE + """
 const L = state.data.layer[0], s = store.data;
 const K = s.weights[L].length, c = Math.min(state.data.cluster[0], Math.max(K - 1, 0));
 const labels = s.labels[L], weights = s.weights[L];
@@ -45,7 +46,7 @@ points.data = {x: s.px[L], y: s.py[L], cluster: pc, channel: s.pchan[L], share: 
 layer_info.text = s.info[L];
 main.title.text = K ? `${s.name[L]}: cluster ${c + 1} of ${K}` : `${s.name[L]}: no cluster`;
 cluster_info.text = K ? `<b>cluster ${c + 1}</b>: weight <b>${(100 * weights[c]).toFixed(1)}%</b> of the layer, ` +
-  `${s.members[L][c]} maps; label: ${labels[c] ? "<b>" + labels[c] + "</b>" : "<i>not named yet</i>"}`
+  `${s.members[L][c]} maps; label: ${labels[c] ? "<b>" + escapeHtml(labels[c]) + "</b>" : "<i>not named yet</i>"}`
   : "No cluster in this layer: no map pushes the class up here.";
 """
 
@@ -278,7 +279,7 @@ class LayerExplorer(View):
         self.layer_info.text = s["info"][L]
         self.main.title.text = f"{s['name'][L]}: cluster {c + 1} of {K}" if K else f"{s['name'][L]}: no cluster"
         if K:
-            named = f"<b>{labels[c]}</b>" if labels[c] else "<i>not named yet</i>"
+            named = f"<b>{html.escape(labels[c])}</b>" if labels[c] else "<i>not named yet</i>"
             self.cluster_info.text = (f"<b>cluster {c + 1}</b>: weight <b>{100 * weights[c]:.1f}%</b> of the layer, "
                                       f"{s['members'][L][c]} maps; label: {named}")
         else:
