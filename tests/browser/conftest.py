@@ -1,18 +1,40 @@
-"""Headless Chromium (Debian's package) driven by Playwright; the tests skip when either is absent."""
+"""Headless Chromium (Debian's package) driven by Playwright. Without either the tests skip,
+except in CI (CI=true), where they fail: a CI run must not pass with no browser test run.
+XVIZ_BROWSER_OPTIONAL=1 lets them skip there too."""
+import importlib
+import os
 import shutil
 
 import pytest
 
+from pathlib import Path
+
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"  # a screenshot per view, for people to look at
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 
 
+def unavailable(reason):
+    """Skip a browser test that cannot run here; in CI, fail it."""
+    if os.environ.get("CI", "").lower() in ("1", "true") and not os.environ.get("XVIZ_BROWSER_OPTIONAL"):
+        pytest.fail(f"browser tests cannot run in CI: {reason} (XVIZ_BROWSER_OPTIONAL=1 allows skipping)")
+    pytest.skip(reason)
+
+
+def require(module):
+    """Import a module the browser tests need, and check Chromium is there."""
+    if CHROMIUM is None:
+        unavailable("no chromium on PATH (Debian: apt-get install chromium)")
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        unavailable(f"{module} is not installed (pip install -e '.[test]'; never `playwright install`)")
+
+
 @pytest.fixture(scope="session")
 def browser():
-    if CHROMIUM is None:
-        pytest.skip("no chromium on PATH (Debian: apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (never `playwright install`)")
+    sync_api = require("playwright.sync_api")
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
         yield b
@@ -37,6 +59,12 @@ def model(name):
     """JavaScript for the BokehJS model of that name, in whichever Bokeh document holds it
     (an exported file has one document; in JupyterLab each widget output is its own)."""
     return f"(Bokeh.documents.map(d => d.get_model_by_name('{name}')).find(m => m))"
+
+
+def shot(page, name, locator=None):
+    """Save a screenshot of the page (or of one element) as test-artifacts/NAME.png."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    (locator or page).screenshot(path=str(ARTIFACTS / f"{name}.png"), **({} if locator else {"full_page": True}))
 
 
 def open_html(page, path, ready):

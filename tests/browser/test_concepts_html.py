@@ -7,7 +7,7 @@ import pytest
 import xviz
 from xviz.widgets.concepts import GAP, ConceptBoard
 
-from .conftest import click_data, model, open_html
+from .conftest import click_data, model, open_html, shot
 from .test_summary_html import contrast
 
 
@@ -59,7 +59,7 @@ def same_as_python(page, board):
 def test_renders_offline_without_errors(page, exported):
     path, board = exported
     open_board(page, path)
-    page.screenshot(path=str(path.with_suffix(".png")), full_page=True)
+    shot(page, "html_concept_board")
     assert page.errors == []
     assert state(page) == {"klass": [board.labels.index(board.klass)], "concept": [0], "image": [0], "other": [1]}
     assert read(page, f"{model('concepts-info')}.text") == board.infos[0].text
@@ -92,7 +92,7 @@ def test_choosing_a_class_redraws_bars_and_weights(page, exported):
     assert tops(page) != first
     assert read(page, f"Array.from({model('concepts-heads')}.data.weight)") != weights
     same_as_python(page, board)
-    page.screenshot(path=str(path.with_name("concepts-class.png")), full_page=True)
+    shot(page, "html_concept_board_class")
     assert page.errors == []
 
 

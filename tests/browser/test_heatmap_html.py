@@ -6,7 +6,7 @@ import xviz
 from xviz import metrics, plots
 from xviz.widgets import HeatmapView
 
-from .conftest import drag, model
+from .conftest import drag, model, shot
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +34,7 @@ def handle(page, title):
 def test_renders_offline_without_errors(page, exported):
     path, _ = exported
     open_view(page, path)
-    page.screenshot(path=str(path.with_suffix(".png")), full_page=True)
+    shot(page, "html_heatmap_view")
     assert page.errors == []
     assert page.evaluate(f"() => {model('main')}.title.text").startswith("gradcam: 3")
 

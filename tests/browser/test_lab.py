@@ -5,7 +5,6 @@ the tests drag, click and read the pages as a user would, and check the round tr
 browser -> kernel -> browser: a region toggled in the SAGExplorer is scored in Python and
 the page shows the kernel's probability. Screenshots go to ``test-artifacts/``.
 """
-import importlib.util
 import json
 import os
 import re
@@ -19,10 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import CHROMIUM, click_data, drag, selected
+from .conftest import ARTIFACTS, click_data, drag, require, selected
 from .conftest import model as find
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 NOTEBOOK = "lab_widgets.ipynb"
 CELLS = [
     'import xviz\nclf = xviz.zoo.digits_cnn()\nimg = xviz.zoo.image("digit-3")',
@@ -66,11 +64,6 @@ def stop(proc):
         proc.wait(timeout=10)
 
 
-def needs(module):
-    if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} is not installed (pip install -e '.[test]')")
-    if CHROMIUM is None:
-        pytest.skip("no chromium on PATH (Debian: apt-get install chromium)")
 
 
 @pytest.fixture(scope="session")
@@ -103,7 +96,7 @@ def start(cmd, root, env, name):
 @pytest.fixture(scope="session")
 def lab(root):
     """JupyterLab on 127.0.0.1 at a free port with a random token; yields its base URL and token."""
-    needs("jupyterlab")
+    require("jupyterlab")
     root, env = root
     port, token = free_port(), secrets.token_hex(16)
     proc, log = start([sys.executable, "-m", "jupyterlab", "--allow-root", "--no-browser",
@@ -296,7 +289,7 @@ def test_lab_concept_board_switches_concept_on_click(notebook):
 
 @pytest.fixture(scope="module")
 def voila(root):
-    needs("voila")
+    require("voila")
     root, env = root
     port, token = free_port(), secrets.token_hex(16)
     proc, log = start([sys.executable, "-m", "voila", NOTEBOOK, "--no-browser", f"--port={port}",

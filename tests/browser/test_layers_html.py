@@ -7,7 +7,7 @@ import xviz
 from xviz.explain.layers import explain
 from xviz.widgets.layers import LayerExplorer
 
-from .conftest import click_data, drag, model, open_html
+from .conftest import click_data, drag, model, open_html, shot
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,7 @@ def stored_map(view, layer, cluster):
 def test_renders_offline_without_errors(page, exported):
     path, view, _ = exported
     open_view(page, path)
-    page.screenshot(path=str(path.with_suffix(".png")), full_page=True)
+    shot(page, "html_layer_explorer")
     assert page.errors == []
     assert state(page) == [0, 0]
     assert np.allclose(heat(page), stored_map(view, 0, 0), atol=1e-6)

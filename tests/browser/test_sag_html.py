@@ -6,7 +6,7 @@ import pytest
 import xviz
 from xviz.widgets import SAGExplorer
 
-from .conftest import click_data, model, open_html, selected
+from .conftest import click_data, model, open_html, selected, shot
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +33,7 @@ def test_root_button_shows_the_root_and_its_confidence(page, exported):
     assert selected(page) == g.diverse[0]
     p = g.graph.nodes[g.diverse[0]]["p"]
     assert f"p({g.label}) = <b>{p:.3f}</b>" in info(page) and "(sufficient)" in info(page)
-    page.screenshot(path=str(path.with_suffix(".png")), full_page=True)
+    shot(page, "html_sag_explorer")
     assert page.errors == []
 
 

@@ -10,7 +10,7 @@ import xviz
 from xviz.explain import summaries
 from xviz.widgets.summary import SummaryView
 
-from .conftest import click_data, model, open_html
+from .conftest import click_data, model, open_html, shot
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +36,8 @@ def contrast(page, figure):
     box = page.evaluate(f"""() => {{ const v = Bokeh.index.find_one({model(figure)}), f = v.frame.bbox;
         const r = v.canvas_view.el.getBoundingClientRect();
         return {{x: r.left + f.left + 4, y: r.top + f.top + 4, width: f.width - 8, height: f.height - 8}}; }}""")
-    shot = Image.open(io.BytesIO(page.screenshot(clip=box))).convert("L")
-    return float(np.asarray(shot, dtype=float).std())
+    picture = Image.open(io.BytesIO(page.screenshot(clip=box))).convert("L")
+    return float(np.asarray(picture, dtype=float).std())
 
 
 def photo_url(page):
@@ -47,7 +47,7 @@ def photo_url(page):
 def test_renders_offline_without_errors(page, exported):
     path, summ, view = exported
     open_view(page, path)
-    page.screenshot(path=str(path.with_suffix(".png")), full_page=True)
+    shot(page, "html_summary_view")
     assert page.errors == []
     assert page.evaluate(f"() => {model('summary-info')}.text") == view.info.text
     assert page.evaluate(f"() => {model('summary-state')}.data.cluster[0]") == 0
@@ -72,5 +72,5 @@ def test_clicking_a_crop_shows_its_image_and_region(page, exported):
                         f"return [d.left[0], d.right[0], d.bottom[0], d.top[0]]; }}")
     assert box == [view.box.data[key][0] for key in ("left", "right", "bottom", "top")]
     assert page.evaluate(f"() => {model('summary-info')}.text") == view.info.text
-    page.screenshot(path=str(path.with_name("summary-clicked.png")), full_page=True)
+    shot(page, "html_summary_view_clicked")
     assert page.errors == []
