@@ -58,7 +58,9 @@ def page(browser):
 def model(name):
     """JavaScript for the BokehJS model of that name, in whichever Bokeh document holds it
     (an exported file has one document; in JupyterLab each widget output is its own)."""
-    return f"(Bokeh.documents.map(d => d.get_model_by_name('{name}')).find(m => m))"
+    # Searched in all_models: in Lab, get_model_by_name misses some models of a jupyter_bokeh
+    # document (a data source only a callback refers to, in the LayerExplorer).
+    return f"(Bokeh.documents.map(d => Array.from(d.all_models).find(m => m.name === '{name}')).find(m => m))"
 
 
 def shot(page, name, locator=None):

@@ -80,6 +80,10 @@ def root(tmp_path_factory):
     # what `jupyter labextension disable` writes, but in a private config dir: no news pop-up
     (config / "labconfig" / "page_config.json").write_text(json.dumps(
         {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    # Lab 4 renders only the cells near the viewport; a test reading every view needs them all.
+    tracker = root / ".settings" / "@jupyterlab" / "notebook-extension"
+    tracker.mkdir(parents=True)
+    (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(config), JUPYTERLAB_SETTINGS_DIR=str(root / ".settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(root / ".workspaces"), JUPYTER_RUNTIME_DIR=str(root / ".runtime"),
                OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
@@ -316,3 +320,68 @@ def test_voila_sag_explorer_is_live(browser, voila, reference):
         assert errors(page) == []
     finally:
         context.close()
+
+
+# -- the project's own notebooks, run in Lab as a user would ----------------------------------
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+# Each notebook with the models its views name, and how many cells show a view.
+REAL = {"03_structured_attention_graphs.ipynb": (["sag-info", "sag-graph"], 1),
+        "05_summaries_and_layers.ipynb": (["layer-state", "summary-info"], 4)}
+CELLS_JS = """() => { const cells = jupyterapp.shell.currentWidget.content.model.cells, out = [];
+    for (let i = 0; i < cells.length; i++) { const c = cells.get(i);
+      if (c.type === 'code') out.push({count: c.executionCount,
+        errors: c.outputs.toJSON().filter(o => o.output_type === 'error').map(o => o.ename + ': ' + o.evalue)}); }
+    return out; }"""
+
+
+@pytest.fixture(scope="module", params=sorted(REAL))
+def real_notebook(request, browser, lab, root):
+    """One of notebooks/ opened in Lab with every cell run, as a reader of the notebook would."""
+    base, token = lab
+    folder, _ = root
+    (folder / request.param).write_bytes((NOTEBOOKS / request.param).read_bytes())
+    context, page = new_page(browser, base)
+    page.goto(f"{base}/lab/tree/{request.param}?reset&token={token}")  # reset: no tabs restored from other tests
+    page.wait_for_function("""() => { const w = window.jupyterapp && jupyterapp.shell.currentWidget;
+        const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+        return !!k && k.status === 'idle' && k.connectionStatus === 'connected'; }""", timeout=60_000)
+    page.evaluate("() => jupyterapp.commands.execute('notebook:run-all-cells')")
+    done = f"() => ({CELLS_JS})().every(c => c.count !== null) && " \
+           "jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'"
+    page.wait_for_function(done, timeout=240_000, polling=500)
+    page.wait_for_timeout(500)
+    yield request.param, page
+    context.close()
+
+
+def test_lab_runs_each_notebook_and_shows_its_views(real_notebook):
+    name, page = real_notebook
+    cells = page.evaluate(CELLS_JS)
+    assert [c["errors"] for c in cells if c["errors"]] == []
+    models, views = REAL[name]
+    for view in models:  # widget views render after the kernel is idle: wait for each, bounded
+        page.wait_for_function(f"() => !!(window.Bokeh && {find(view)})", timeout=30_000)
+    shown = page.locator(".jp-Notebook .jp-CodeCell:visible:has(.bk-Canvas)")  # the cells that show a view
+    assert shown.count() == views
+    ARTIFACTS.mkdir(exist_ok=True)
+    for i in range(shown.count()):
+        shown.nth(i).scroll_into_view_if_needed()
+        shown.nth(i).screenshot(path=str(ARTIFACTS / f"lab_{name[:2]}_view{i + 1}.png"))
+    assert errors(page) == []
+
+
+def test_lab_layer_explorer_names_a_cluster_through_the_kernel(real_notebook):
+    """Type a name in notebook 05's LayerExplorer: the kernel stores it and the page shows it.
+    (The exported HTML hides the box: naming needs the kernel.)"""
+    name, page = real_notebook
+    if "layer-state" not in REAL[name][0]:
+        pytest.skip(f"{name} shows no LayerExplorer")
+    box = page.locator(".jp-Notebook .jp-CodeCell:visible input[type=text]:visible").first
+    box.scroll_into_view_if_needed()
+    box.fill("whiskers")
+    box.press("Tab")  # leaving the box commits it (Lab's notebook keys take Enter)
+    named = "Bokeh.documents.map(d => Array.from(d.all_models).find(m => m.name === '{}')).filter(m => m)"
+    page.wait_for_function(f"() => {named.format('cluster-info')}.some(m => m.text.includes('<b>whiskers</b>'))",
+                           timeout=20_000)
+    assert page.evaluate(f"() => {named.format('label-input')}.some(m => m.value === '')")  # cleared by the kernel
+    assert errors(page) == []
