@@ -16,14 +16,13 @@ forward+backward cost per image of each model are measured in the same run, and 
 seconds are set against its passes at that cost (overhead = seconds / model seconds).
 """
 import argparse
-import json
 import time
 
 import torch
 from torch import nn
 
 import xviz
-from heatmaps import PHOTOS, pass_costs, table  # this folder's heatmap benchmark
+from heatmaps import PHOTOS, finish, pass_costs, table  # this folder's heatmap benchmark
 
 
 class Bottleneck(nn.Module):
@@ -138,10 +137,7 @@ def main():
             run(clf) if not args.quick and name == "gradcam" else None  # warm-up: cuDNN picks its kernels
             rows.append(timed(name, clf, lambda: run(clf), costs[clf.name]))
             print(table(rows[-1:], list(rows[-1])).splitlines()[-1], flush=True)
-    print("\n" + table(rows, list(rows[0])))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"device": device, "costs": costs, "rows": rows}, f, indent=1)
+    finish(rows, args.json, device=device, costs=costs)
 
 
 if __name__ == "__main__":

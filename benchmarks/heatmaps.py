@@ -73,6 +73,14 @@ def table(rows, keys):
     return "\n".join(lines)
 
 
+def finish(rows, path=None, **meta):
+    """Print the table of every row; with ``path``, also write the rows and ``meta`` as JSON."""
+    print("\n" + table(rows, list(rows[0])))
+    if path:
+        with open(path, "w") as f:
+            json.dump({**meta, "rows": rows}, f, indent=1)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--photos", default=",".join(PHOTOS))

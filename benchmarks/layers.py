@@ -17,14 +17,13 @@ A last row per setting explains all photos in one batch, and ``same`` says for h
 convolution differs from a single one in the last bits, which t-SNE can amplify.
 """
 import argparse
-import json
 import time
 
 import torch
 
 import xviz
 from xviz.explain import layers as L
-from heatmaps import PHOTOS, pass_costs, table  # this folder's heatmap benchmark: same photos and table
+from heatmaps import PHOTOS, finish, pass_costs, table  # this folder's heatmap benchmark: same photos and table
 
 EVERY_BLOCK = [f"_blocks.{i}" for i in range(16)] + ["features"]
 
@@ -102,10 +101,7 @@ def main():
             if len(photos) > 1:
                 rows.append(run_batch(clf, photos, layers, embedding, alone))
                 print(table(rows[-1:], list(rows[-1])).splitlines()[-1], flush=True)
-    print("\n" + table(rows, list(rows[0])))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"costs": costs, "threads": torch.get_num_threads(), "rows": rows}, f, indent=1)
+    finish(rows, args.json, costs=costs, threads=torch.get_num_threads())
 
 
 if __name__ == "__main__":

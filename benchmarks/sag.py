@@ -14,13 +14,12 @@ restart saw it (below the threshold: no other explanation avoids them). The forw
 how much of the time is the model.
 """
 import argparse
-import json
 import time
 
 import torch
 
 import xviz
-from heatmaps import PHOTOS, pass_costs, table  # this folder's heatmap benchmark: same photos and table
+from heatmaps import PHOTOS, finish, pass_costs, table  # this folder's heatmap benchmark: same photos and table
 
 PHASES = ["order", "beam", "minimality", "restarts", "graph"]
 
@@ -59,10 +58,7 @@ def main():
     for photo in args.photos.split(","):
         rows.append(run_one(clf, photo, settings))
         print(table(rows[-1:], list(rows[-1])).splitlines()[-1], flush=True)
-    print("\n" + table(rows, list(rows[0])))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump({"costs": costs, "settings": settings, "rows": rows}, f, indent=1)
+    finish(rows, args.json, costs=costs, settings=settings)
 
 
 if __name__ == "__main__":
