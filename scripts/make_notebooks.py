@@ -169,12 +169,14 @@ one region: genuinely different explanations.
 
 A beam search tends to grow one family of region sets, so the paper's single search often
 returns roots that all share a core (`restarts=0` gives exactly that). xviz then searches
-once more without the regions of the diverse roots found so far. It does so only if the
-image with those regions hidden is still confident enough; otherwise it records that no
-other explanation exists above the threshold:"""),
+once more without the regions of the diverse roots found so far (giving back one of them
+when the rest alone is not enough, since diverse roots may share one region). It does so
+only if what it may use is still confident enough; otherwise it records that no other
+explanation exists above the threshold:"""),
     ("code", """for r in g.history["restarts"]:
     found = f"found {len(r['roots'])} more roots" if r["steps"] else "not searched"
-    print(f"without regions {r['forbidden']}: {r['p_rest'] / g.p_full:.0%} of the confidence left; {found}")"""),
+    print(f"without regions {r['forbidden']} (but {r['shared']}): {r['p_rest'] / g.p_full:.0%} of the confidence "
+          f"left; {found}")"""),
     ("code", """for i, root in enumerate(g.diverse):
     node = g.graph.nodes[root]
     print(f"root {i + 1}: regions {root}  ({len(root)} of {g.regions}), {node['relative']:.0%} of the confidence")"""),

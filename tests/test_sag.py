@@ -252,7 +252,8 @@ def test_a_restart_finds_the_explanation_the_beam_passed_by():
     g = sag(clf, WHITE, target="yes", restarts=1, **FAST)
     assert set(g.roots) == set(g.diverse) == {(0, 3), (12, 15)}
     (restart,) = g.history["restarts"]
-    assert restart["forbidden"] == [0, 3] and restart["p_rest"] >= limit(g) and restart["roots"] == [[12, 15]]
+    assert restart["forbidden"] == [0, 3] and restart["shared"] == [] and restart["p_rest"] >= limit(g)
+    assert restart["roots"] == [[12, 15]]
     assert all(not {0, 3} & set(state) for step in restart["steps"] for state in step["beam"])
     assert g.history["steps"] == plain.history["steps"]  # the first search is the paper's
     # A second restart may not use 0, 3, 12 or 15: the rest is not sufficient, so it is not searched.
@@ -262,11 +263,27 @@ def test_a_restart_finds_the_explanation_the_beam_passed_by():
     assert last["forbidden"] == [0, 3, 12, 15] and last["p_rest"] < limit(g2) and last["steps"] == []
 
 
+def test_a_restart_may_share_max_overlap_regions_with_a_diverse_root():
+    # Windows 0 and 3 together, or 3 and 15: every explanation needs region 3. Without the
+    # first root's regions nothing suffices; given back the region that helps most (3), the
+    # restart finds (3, 15), which shares one region with (0, 3), as diverse roots may.
+    clf = windows_clf([0, 3, 3, 15], PAIRS)
+    assert sag(clf, WHITE, target="yes", restarts=0, **FAST).roots == [(0, 3)]
+    g = sag(clf, WHITE, target="yes", **FAST)
+    (restart,) = g.history["restarts"][:1]
+    assert restart["forbidden"] == [0, 3] and restart["shared"] == [3] and restart["roots"] == [[3, 15]]
+    assert g.cache[tuple(r for r in range(16) if r not in (0, 3))] < limit(g)  # the rest alone: not enough
+    assert set(g.diverse) == {(0, 3), (3, 15)}
+    assert sag(clf, WHITE, target="yes", max_overlap=0, **FAST).diverse == [(0, 3)]  # disjoint only: none
+
+
 def test_no_restart_search_when_the_rest_of_the_image_is_not_enough():
     g = sag(windows_clf([0, 15], BOTH), WHITE, target="yes", restarts=3, **FAST)
     (restart,) = g.history["restarts"]
     assert restart["forbidden"] == [0, 15] and restart["p_rest"] < 0.1 and restart["roots"] == []
-    assert g.history["passes"]["restarts"] == 1 and g.roots == [(0, 15)]
+    assert len(restart["shared"]) == 1 and restart["steps"] == []  # one region back is not enough either
+    # the rest, then the rest with either region of the root: three passes, no search
+    assert g.history["passes"]["restarts"] == 3 and g.roots == [(0, 15)]
 
 
 def test_json_round_trip(tmp_path):

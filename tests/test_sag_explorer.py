@@ -111,9 +111,10 @@ def test_the_roots_note_says_why_there_are_no_more_explanations(digit_sag):
     assert last["p_rest"] < g.threshold * g.p_full  # digit-3: hiding its one diverse root leaves no "3"
     ex = SAGExplorer(g)
     note = ex._layout.select_one({"name": "sag-roots-note"}).text
-    hidden = ", ".join(map(str, last["forbidden"]))
-    assert f"{len(g.roots)} minimal sufficient region sets found; {len(g.diverse)} of them" in note
-    assert f"With regions {hidden} hidden, the rest of the image keeps" in note and "no other explanation" in note
+    hidden = ", ".join(str(r) for r in last["forbidden"] if r not in last["shared"])
+    assert len(g.diverse) == 1 and f"{len(g.roots)} minimal sufficient region sets found; no two of them" in note
+    assert f"With regions {hidden} hidden" in note and "the rest of the image keeps" in note
+    assert bool(last["shared"]) == ("as diverse roots may share them" in note) and "no other explanation" in note
     assert "no other explanation avoids them" in ex.to_html()
     plain = xviz.sag(xviz.zoo.digits_cnn(device="cpu"), xviz.zoo.image("digit-3"), grid=4, restarts=0,
                      progress=False)

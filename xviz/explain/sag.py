@@ -33,10 +33,12 @@ deliberate:
 - restarts (an addition of xviz): a beam of width 3 tends to extend one family of
   subsets, so its roots share a core of regions and one diverse root comes out (5 of the 6
   bundled photos with EfficientNet-Lite0). Each restart searches again without the regions
-  of the diverse roots found so far, so what it finds is diverse from them; it runs only
-  when the rest of the image, all shown at once, is sufficient (one pass; the search
-  already assumes that showing more keeps more), else the SAG records that no disjoint
-  explanation exists above the threshold.
+  of the diverse roots found so far, so what it finds is diverse from them; when the rest
+  of the image, all shown at once, is not sufficient, up to ``max_overlap`` regions of each
+  diverse root are given back (those that raise p the most), as diverse roots may share
+  that many. It runs only when what it may use, all shown at once, is sufficient (the
+  search already assumes that showing more keeps more), else the SAG records that no
+  explanation diverse from the roots exists above the threshold.
 """
 import base64
 import itertools
@@ -254,24 +256,53 @@ def _beam_search(score, order, cfg, limit, desc, progress):
     return roots, log
 
 
+def _shared(score, diverse, rest, limit, max_overlap):
+    """Regions of the diverse roots to give back to ``rest`` when it alone is not sufficient.
+
+    A diverse root may share ``max_overlap`` regions with each other one, so a restart may
+    too: per diverse root, up to ``max_overlap`` times, the region whose return raises p the
+    most (one batch per root and round), until the shown set is sufficient.
+    """
+    shown, shared = set(rest), []
+    for root in diverse:
+        for _ in range(max_overlap):
+            key = tuple(sorted(shown))
+            if score([key], "restarts")[key] >= limit:
+                return shared
+            options = {r: tuple(sorted(shown | {r})) for r in root if r not in shown}
+            if not options:
+                break
+            p = score(list(options.values()), "restarts")
+            best = max(options, key=lambda r: (p[options[r]], -r))
+            shown.add(best)
+            shared.append(best)
+    return shared
+
+
 def _restarts(score, order, cfg, limit, roots, count, progress):
     """More roots from searches that may not use the regions of the diverse roots found so far.
 
-    Returns every root and a log entry per restart: the ``forbidden`` regions, ``p_rest``
-    (p of the image with only those hidden), the new ``roots`` and the ``steps`` it took. A
-    restart whose rest is not sufficient is not searched (no root can avoid those
-    regions), and it ends the restarts, as does one that finds no new root.
+    Returns every root and a log entry per restart: the regions of the diverse roots
+    (``forbidden``), the ones of them it may use after all (``shared``: at most
+    ``max_overlap`` of each root, given back only when the rest alone is not sufficient),
+    ``p_rest`` (p of the image showing everything it may use), the new ``roots`` and the
+    ``steps`` it took. A restart whose ``p_rest`` is not sufficient is not searched (no root
+    can be made of those regions alone), and it ends the restarts, as does one that finds no
+    new root.
     """
     roots, log = set(roots), []
     for k in range(int(cfg["restarts"])):
-        forbidden = set().union(*_diverse(sorted(roots), score.p, int(cfg["max_overlap"])))
-        rest = tuple(r for r in range(count) if r not in forbidden)
-        entry = {"forbidden": sorted(forbidden), "p_rest": score([rest], "restarts")[rest] if rest else 0.0,
-                 "roots": [], "steps": []}
+        diverse = _diverse(sorted(roots), score.p, int(cfg["max_overlap"]))
+        forbidden = set().union(*diverse)
+        rest = [r for r in range(count) if r not in forbidden]
+        shared = _shared(score, diverse, rest, limit, int(cfg["max_overlap"]))
+        allowed = tuple(sorted(rest + shared))
+        entry = {"forbidden": sorted(forbidden), "shared": sorted(shared),
+                 "p_rest": score([allowed], "restarts")[allowed] if allowed else 0.0, "roots": [], "steps": []}
         log.append(entry)
         if entry["p_rest"] < limit:
             break
-        found, entry["steps"] = _beam_search(score, [r for r in order if r not in forbidden], cfg, limit,
+        found, entry["steps"] = _beam_search(score, [r for r in order if r in allowed], cfg, limit,
                                              f"SAG restart {k + 1}", progress)
         entry["roots"] = [list(r) for r in sorted(found - roots)]
         roots |= found
@@ -391,8 +422,10 @@ class SAG:
         the first search: ``candidates``, ``sufficient`` (of them), ``roots`` (distinct
         minimal roots so far), ``passes`` (by phase) and the ``beam`` kept; ``restarts``, one
         entry per restart: the ``forbidden`` regions (those of the diverse roots before it),
-        ``p_rest`` (p of the image with only those hidden; below the threshold, the restart
-        was not searched), the new ``roots`` and its ``steps``; ``passes`` and ``seconds``
+        the ``shared`` ones it could use after all (at most ``max_overlap`` per root, when
+        the rest alone was not sufficient), ``p_rest`` (p of the image showing every region
+        it could use; below the threshold, the restart was not searched), the new ``roots``
+        and its ``steps``; ``passes`` and ``seconds``
         of the whole run by phase: ``full`` (the full image), ``order`` (the I-GOS run),
         ``beam``, ``minimality`` (pruning roots), ``restarts`` (the checks) and ``graph``.
     """
@@ -558,9 +591,10 @@ def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_
         Diverse roots share at most this many regions pairwise.
     restarts : int
         Searches after the first, each without the regions of the diverse roots found so
-        far (0: the paper's single search). A restart runs only when the image with those
-        regions hidden is still sufficient (one pass to check), so on most photos it costs
-        one pass; ``history["restarts"]`` says what each found or why it did not run.
+        far but ``max_overlap`` of each where needed (0: the paper's single search). A
+        restart runs only when the image showing what it may use is sufficient (a few passes
+        to check), so where no diverse explanation exists it costs a few passes;
+        ``history["restarts"]`` says what each found or why it did not run.
     max_nodes : int or None
         The graph stops growing once it holds this many nodes; levels are expanded in turn,
         the most confident nodes first, each with all its children. Without a limit (None)

@@ -122,12 +122,17 @@ def _levels(graph):
 
 def _roots_note(g):
     """One sentence on how many explanations were found and why there are no more."""
-    text = (f"{len(g.roots)} minimal sufficient region sets found; {len(g.diverse)} of them share at most "
-            f"{g.settings.get('max_overlap', 1)} region pairwise (the root buttons).")
+    overlap = g.settings.get("max_overlap", 1)
+    text = f"{len(g.roots)} minimal sufficient region sets found; " + (
+        f"{len(g.diverse)} of them share at most {overlap} region(s) pairwise (the root buttons)."
+        if len(g.diverse) > 1 else f"no two of them share at most {overlap} region(s): one root button.")
     restarts = g.history.get("restarts", [])
     if restarts and restarts[-1]["p_rest"] < g.threshold * g.p_full:
         last = restarts[-1]
-        text += (f" With regions {', '.join(map(str, last['forbidden']))} hidden, the rest of the image keeps "
+        shared = last.get("shared", [])
+        hidden = [r for r in last["forbidden"] if r not in shared]
+        kept = f" (and {', '.join(map(str, shared))} shown, as diverse roots may share them)" if shared else ""
+        text += (f" With regions {', '.join(map(str, hidden))} hidden{kept}, the rest of the image keeps "
                  f"{100 * last['p_rest'] / g.p_full:.0f}% of the confidence, below the {100 * g.threshold:.0f}% "
                  "threshold: no other explanation avoids them.")
     return text
