@@ -16,13 +16,12 @@ forward+backward cost per image of each model are measured in the same run, and 
 seconds are set against its passes at that cost (overhead = seconds / model seconds).
 """
 import argparse
-import time
 
 import torch
 from torch import nn
 
 import xviz
-from heatmaps import PHOTOS, finish, pass_costs, table  # this folder's heatmap benchmark
+from heatmaps import PHOTOS, finish, measure, pass_costs, table  # this folder's heatmap benchmark
 
 
 class Bottleneck(nn.Module):
@@ -74,47 +73,36 @@ def random_resnet50(device, seed=0):
     return clf
 
 
-def timed(name, clf, run, costs):
-    """One row: run() on the classifier, its time and passes, and the overhead against the pass costs."""
-    if clf.device.type == "cuda":
-        torch.cuda.synchronize()
-    scored, back = clf.images_scored, clf.images_backpropagated
-    start = time.perf_counter()
-    out = run()
-    if clf.device.type == "cuda":
-        torch.cuda.synchronize()
-    seconds = time.perf_counter() - start
-    n_back = clf.images_backpropagated - back
-    n_fwd = clf.images_scored - scored - n_back
-    model_seconds = n_fwd * costs[0] + n_back * costs[1]
-    row = {"model": clf.name, "what": name, "seconds": seconds, "passes": n_fwd + n_back,
-           "overhead": seconds / model_seconds if model_seconds else float("nan")}
-    n = len(out) if isinstance(out, list) else 1
-    row["images_per_second"] = n / seconds
+def timed(name, clf, run, images, costs):
+    """One row: run() on the classifier for ``images`` images, its time, passes and overhead."""
+    out, cost = measure(clf, run, costs)
+    row = {"model": clf.name, "what": name, **cost, "images_per_second": images / cost["seconds"]}
     if hasattr(out, "diverse"):
         row["what"] += f" ({len(out.roots)} roots, {len(out.diverse)} diverse)"
     return row
 
 
 def jobs(quick):
-    """(name, function of a classifier) for every row; quick: tiny settings that only check the rows run."""
+    """(name, function of a classifier, images) for every row; quick: tiny settings that only check the rows run."""
     img = xviz.zoo.image("chelsea")
     batch = [xviz.zoo.image(PHOTOS[i % len(PHOTOS)]) for i in range(4 if quick else 16)]
     crops = [img[i:i + 400, j:j + 400] for i in range(0, 60, 15) for j in range(0, 75, 15)][:3 if quick else 20]
     few = {"iterations": 1, "steps": 2} if quick else {}
     sag_quick = {"grid": 3, "q": 3, "max_nodes": 10} if quick else {}
     return [
-        ("gradcam", lambda clf: xviz.gradcam(clf, img)),
-        ("igos, paper preset", lambda clf: xviz.igos(clf, img, preset="paper", progress=False, **few)),
-        ("igos++, paper preset", lambda clf: xviz.igos_pp(clf, img, preset="paper", progress=False, **few)),
+        ("gradcam", lambda clf: xviz.gradcam(clf, img), 1),
+        ("igos, paper preset", lambda clf: xviz.igos(clf, img, preset="paper", progress=False, **few), 1),
+        ("igos++, paper preset", lambda clf: xviz.igos_pp(clf, img, preset="paper", progress=False, **few), 1),
         (f"igos++, paper preset, batch of {len(batch)}",
-         lambda clf: xviz.igos_pp(clf, batch, preset="paper", progress=False, **few)),
-        ("sag, paper settings (no restart)", lambda clf: xviz.sag(clf, img, restarts=0, progress=False, **sag_quick)),
-        ("sag, default (one restart)", lambda clf: xviz.sag(clf, img, progress=False, **sag_quick)),
-        ("layers.explain, auto layers", lambda clf: xviz.layers.explain(clf, img, progress=False)),
+         lambda clf: xviz.igos_pp(clf, batch, preset="paper", progress=False, **few), len(batch)),
+        ("sag, paper settings (no restart)", lambda clf: xviz.sag(clf, img, restarts=0, progress=False, **sag_quick),
+         1),
+        ("sag, default (one restart)", lambda clf: xviz.sag(clf, img, progress=False, **sag_quick), 1),
+        ("layers.explain, auto layers", lambda clf: xviz.layers.explain(clf, img, progress=False), 1),
         (f"summaries.fit, {len(crops)} images, paper preset",
          lambda clf: xviz.summaries.fit(clf, crops, preset="paper", progress=False,
-                                        **({"smooth_iterations": 2, "sharp_iterations": 1} if quick else {}))),
+                                        **({"smooth_iterations": 2, "sharp_iterations": 1} if quick else {})),
+         len(crops)),
     ]
 
 
@@ -133,9 +121,9 @@ def main():
         costs[clf.name] = pass_costs(clf, n=4 if args.quick else 64)
         print(f"# {clf.name} on {clf.device}: forward {costs[clf.name][0] * 1e3:.2f} ms/image, "
               f"forward+backward {costs[clf.name][1] * 1e3:.2f} ms/image", flush=True)
-        for name, run in jobs(args.quick):
+        for name, run, images in jobs(args.quick):
             run(clf) if not args.quick and name == "gradcam" else None  # warm-up: cuDNN picks its kernels
-            rows.append(timed(name, clf, lambda: run(clf), costs[clf.name]))
+            rows.append(timed(name, clf, lambda: run(clf), images, costs[clf.name]))
             print(table(rows[-1:], list(rows[-1])).splitlines()[-1], flush=True)
     finish(rows, args.json, device=device, costs=costs)
 

@@ -31,33 +31,48 @@ METHODS = {
 }
 
 
+def timer(clf):
+    """perf_counter once the device is done (CUDA runs asynchronously)."""
+    if clf.device.type == "cuda":
+        torch.cuda.synchronize()
+    return time.perf_counter()
+
+
 def pass_costs(clf, n=16, repeats=3):
     """Seconds per image of a forward pass and of a forward+backward pass, batched."""
     x = torch.rand(n, 3, *clf.size, device=clf.device)
     clf.logits(x[:2])
     fwd, both = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t = timer(clf)
         clf.logits(x)
-        fwd.append((time.perf_counter() - t) / n)
-        t = time.perf_counter()
+        fwd.append((timer(clf) - t) / n)
+        t = timer(clf)
         clf.gradients(x, 0)
-        both.append((time.perf_counter() - t) / n)
+        both.append((timer(clf) - t) / n)
     return statistics.median(fwd), statistics.median(both)
 
 
-def run_one(clf, name, images, costs):
+def measure(clf, run, costs):
+    """run()'s result, and its seconds, model passes and overhead (seconds over what those passes cost)."""
     scored, back = clf.images_scored, clf.images_backpropagated
-    start = time.perf_counter()
-    results = METHODS[name](clf, images)
-    seconds = time.perf_counter() - start
-    results = results if isinstance(results, list) else [results]
+    start = timer(clf)
+    out = run()
+    seconds = timer(clf) - start
     n_back = clf.images_backpropagated - back
     n_fwd = clf.images_scored - scored - n_back
     model_seconds = n_fwd * costs[0] + n_back * costs[1]
+    return out, {"seconds": seconds, "passes": n_fwd + n_back,
+                 "overhead": seconds / model_seconds if model_seconds else float("nan")}
+
+
+def run_one(clf, name, images, costs):
+    results, cost = measure(clf, lambda: METHODS[name](clf, images), costs)
+    results = results if isinstance(results, list) else [results]
+    seconds = cost["seconds"]
     pairs = metrics.curves(clf, results)
-    return {"method": name, "seconds": seconds / len(results), "passes": (n_fwd + n_back) / len(results),
-            "overhead": seconds / model_seconds if model_seconds else float("nan"),
+    return {"method": name, "seconds": seconds / len(results), "passes": cost["passes"] / len(results),
+            "overhead": cost["overhead"],
             "deletion": statistics.mean(d.auc for d, _ in pairs),
             "insertion": statistics.mean(i.auc for _, i in pairs),
             "images_per_second": len(results) / seconds}

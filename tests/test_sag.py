@@ -62,6 +62,9 @@ def test_either_of_two_regions_gives_two_single_region_roots():
     g = sag(windows_clf([0, 15]), WHITE, target="yes", **FAST)
     assert g.p_full == pytest.approx(0.95, abs=0.01)
     assert set(g.roots) == {(0,), (15,)} and set(g.diverse) == {(0,), (15,)}
+    # The restart may not give back a whole root (it would find it again): nothing to search.
+    (restart,) = g.history["restarts"]
+    assert restart["shared"] == [] and restart["steps"] == [] and restart["p_rest"] < limit(g)
     # Nothing smaller suffices, and no other single cell does (q = 16: every single was scored).
     assert all(g.cache[(r,)] < 0.1 for r in range(16) if r not in (0, 15))
     assert g.graph.number_of_nodes() == 2 and all(d["root"] for _, d in g.graph.nodes(data=True))
@@ -274,14 +277,33 @@ def test_a_restart_may_share_max_overlap_regions_with_a_diverse_root():
     assert restart["forbidden"] == [0, 3] and restart["shared"] == [3] and restart["roots"] == [[3, 15]]
     assert g.cache[tuple(r for r in range(16) if r not in (0, 3))] < limit(g)  # the rest alone: not enough
     assert set(g.diverse) == {(0, 3), (3, 15)}
+    # A second restart may give back 0 or 3 or 15 but none raises p enough alone: no search.
+    again = sag(clf, WHITE, target="yes", restarts=2, **FAST)
+    assert again.roots == g.roots and again.history["passes"]["beam"] == g.history["passes"]["beam"]
+    assert again.history["restarts"][1]["steps"] == [] and not {0, 3} <= set(again.history["restarts"][1]["shared"])
     assert sag(clf, WHITE, target="yes", max_overlap=0, **FAST).diverse == [(0, 3)]  # disjoint only: none
+
+
+def test_restarts_survive_json_and_files_from_before_restarts_still_load(tmp_path):
+    import json
+
+    from xviz.widgets.sag import SAGExplorer
+
+    g = sag(windows_clf([0, 3, 3, 15], PAIRS), WHITE, target="yes", **FAST)
+    g.to_json(tmp_path / "g.json")
+    assert SAG.from_json(tmp_path / "g.json").history["restarts"] == g.history["restarts"]
+    data = json.loads((tmp_path / "g.json").read_text())
+    del data["history"]["restarts"]  # as written before restarts existed
+    (tmp_path / "old.json").write_text(json.dumps(data))
+    old = SAG.from_json(tmp_path / "old.json")
+    assert "restarts" not in old.history and "root buttons" in SAGExplorer(old).to_html()
 
 
 def test_no_restart_search_when_the_rest_of_the_image_is_not_enough():
     g = sag(windows_clf([0, 15], BOTH), WHITE, target="yes", restarts=3, **FAST)
     (restart,) = g.history["restarts"]
     assert restart["forbidden"] == [0, 15] and restart["p_rest"] < 0.1 and restart["roots"] == []
-    assert len(restart["shared"]) == 1 and restart["steps"] == []  # one region back is not enough either
+    assert len(restart["shared"]) <= 1 and restart["steps"] == []  # one region back is not enough either
     # the rest, then the rest with either region of the root: three passes, no search
     assert g.history["passes"]["restarts"] == 3 and g.roots == [(0, 15)]
 

@@ -149,9 +149,10 @@ class Classifier:
         return f"Classifier({self.name}, size={self.size}, classes={n}, device={self.device})"
 
     def fingerprint(self):
-        """A hex digest of the model's weights and buffers and of the preprocessing: equal
-        fingerprints, equal outputs. Caches key on it, so a retrained model under the same
-        name does not reuse stale activations.
+        """A hex digest of the model's weights and buffers (its state dict) and of the
+        preprocessing. Caches key on it (with the model's name), so a retrained model under
+        the same name does not reuse stale activations; two architectures with the same
+        state dict would share it.
 
         Examples
         --------
@@ -164,7 +165,10 @@ class Classifier:
                                           self.std.flatten().tolist()]).encode())
         for key, value in self.model.state_dict().items():
             digest.update(key.encode())
-            digest.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+            if torch.is_tensor(value):
+                digest.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+            else:  # a module's extra state: whatever it is, its repr
+                digest.update(repr(value).encode())
         return digest.hexdigest()
 
     # -- labels and targets -------------------------------------------------------------

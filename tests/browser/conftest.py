@@ -72,8 +72,7 @@ def shot(page, name, locator=None):
 def open_html(page, path, ready):
     """Open an exported view and wait until BokehJS has built the model named ``ready``."""
     page.goto(path.as_uri())
-    page.wait_for_function("() => window.Bokeh && Bokeh.documents.length > 0 && "
-                           f"Bokeh.documents[0].get_model_by_name('{ready}') !== null")
+    page.wait_for_function(f"() => window.Bokeh && !!{model(ready)}")
     page.wait_for_timeout(500)
 
 

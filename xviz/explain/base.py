@@ -104,11 +104,13 @@ class Saliency:
 
 def npz_file(path, reading=False):
     """The file an .npz result lives in: numpy's savez adds ".npz" to a name without it, so
-    ``save("m")`` writes ``m.npz`` and ``load("m")`` must read that (unless ``m`` itself exists)."""
+    ``save("m")`` writes ``m.npz`` and ``load("m")`` reads that (or ``m`` itself, when only
+    ``m`` exists: a file someone named so)."""
     path = Path(path)
-    if path.suffix == ".npz" or (reading and path.is_file()):
+    if path.suffix == ".npz":
         return path
-    return path.with_name(path.name + ".npz")
+    named = path.with_name(path.name + ".npz")
+    return path if reading and not named.is_file() and path.is_file() else named
 
 
 def write_npz(path, **arrays):

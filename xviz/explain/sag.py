@@ -35,10 +35,10 @@ deliberate:
   bundled photos with EfficientNet-Lite0). Each restart searches again without the regions
   of the diverse roots found so far, so what it finds is diverse from them; when the rest
   of the image, all shown at once, is not sufficient, up to ``max_overlap`` regions of each
-  diverse root are given back (those that raise p the most), as diverse roots may share
-  that many. It runs only when what it may use, all shown at once, is sufficient (the
-  search already assumes that showing more keeps more), else the SAG records that no
-  explanation diverse from the roots exists above the threshold.
+  diverse root (never all of one) are given back, those that raise p the most, as diverse
+  roots may share that many. It runs only when what it may use, all shown at once, is
+  sufficient (the search already assumes that showing more keeps more), else the SAG
+  records how much confidence was left, and that no diverse explanation was searched for.
 """
 import base64
 import itertools
@@ -260,35 +260,39 @@ def _shared(score, diverse, rest, limit, max_overlap):
     """Regions of the diverse roots to give back to ``rest`` when it alone is not sufficient.
 
     A diverse root may share ``max_overlap`` regions with each other one, so a restart may
-    too: per diverse root, up to ``max_overlap`` times, the region whose return raises p the
-    most (one batch per root and round), until the shown set is sufficient.
+    use that many of each root, never a whole root (it would only find that root again).
+    Greedily, one batch a round: of the regions within those bounds, the one whose return
+    raises p the most (ties: the smallest id), while it raises p and the shown set is not
+    yet sufficient.
     """
     shown, shared = set(rest), []
-    for root in diverse:
-        for _ in range(max_overlap):
-            key = tuple(sorted(shown))
-            if score([key], "restarts")[key] >= limit:
-                return shared
-            options = {r: tuple(sorted(shown | {r})) for r in root if r not in shown}
-            if not options:
-                break
-            p = score(list(options.values()), "restarts")
-            best = max(options, key=lambda r: (p[options[r]], -r))
-            shown.add(best)
-            shared.append(best)
-    return shared
+
+    def within(r):
+        return all(len((set(shared) | {r}) & set(d)) <= min(max_overlap, len(d) - 1) for d in diverse)
+
+    while True:
+        key = tuple(sorted(shown))
+        now = score([key], "restarts")[key]
+        options = {r: tuple(sorted(shown | {r})) for d in diverse for r in d if r not in shown and within(r)}
+        if now >= limit or not options:
+            return shared
+        p = score(list(options.values()), "restarts")
+        best = max(sorted(options), key=lambda r: p[options[r]])
+        if p[options[best]] <= now:
+            return shared
+        shown.add(best)
+        shared.append(best)
 
 
 def _restarts(score, order, cfg, limit, roots, count, progress):
     """More roots from searches that may not use the regions of the diverse roots found so far.
 
     Returns every root and a log entry per restart: the regions of the diverse roots
-    (``forbidden``), the ones of them it may use after all (``shared``: at most
-    ``max_overlap`` of each root, given back only when the rest alone is not sufficient),
+    (``forbidden``), the ones of them it may use after all (``shared``, see :func:`_shared`),
     ``p_rest`` (p of the image showing everything it may use), the new ``roots`` and the
-    ``steps`` it took. A restart whose ``p_rest`` is not sufficient is not searched (no root
-    can be made of those regions alone), and it ends the restarts, as does one that finds no
-    new root.
+    ``steps`` it took. A restart whose ``p_rest`` is not sufficient is not searched: as the
+    beam search assumes, showing fewer regions is taken to keep less, so no root is
+    expected among them. That ends the restarts, as does a restart that finds no new root.
     """
     roots, log = set(roots), []
     for k in range(int(cfg["restarts"])):
@@ -585,13 +589,14 @@ def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_
     expand_threshold : float in [0, 1)
         A graph node gets children only if p / p_full exceeds it.
     max_roots : int
-        The search stops once more than this many sufficient candidates have been found (as
-        in the paper; they prune to this many minimal roots or fewer).
+        A search stops once more than this many sufficient candidates have been found (as
+        in the paper; they prune to this many minimal roots or fewer). The budget is per
+        search: each restart has its own.
     max_overlap : int
         Diverse roots share at most this many regions pairwise.
     restarts : int
         Searches after the first, each without the regions of the diverse roots found so
-        far but ``max_overlap`` of each where needed (0: the paper's single search). A
+        far but up to ``max_overlap`` of each where needed (0: the paper's single search). A
         restart runs only when the image showing what it may use is sufficient (a few passes
         to check), so where no diverse explanation exists it costs a few passes;
         ``history["restarts"]`` says what each found or why it did not run.

@@ -399,17 +399,24 @@ def _select(clf, images, labels, classes):
     return [images[i] for i in keep]
 
 
-def _features(clf, images, layer, classes, cache, progress):
-    """Pooled maps z (n x C) and the chosen classes' logits (n x m), in blocks; cached in an npz if asked."""
+def _cache_key(clf, images, layer, classes):
+    """What the cached activations depend on: the images' pixels, the model's weights, the layer, the classes."""
     key = hashlib.sha1()
     for im in images:
         key.update(np.ascontiguousarray((im * 255).round().astype(np.uint8)).tobytes())
     key.update(json.dumps([clf.name, clf.fingerprint(), layer, classes]).encode())
-    key = key.hexdigest()
-    if cache is not None and npz_file(cache, reading=True).is_file():
-        with read_npz(cache) as data:
-            if str(data["key"]) == key:
-                return torch.from_numpy(data["z"]).to(clf.device), torch.from_numpy(data["logits"]).to(clf.device)
+    return key.hexdigest()
+
+
+def _features(clf, images, layer, classes, cache, progress):
+    """Pooled maps z (n x C) and the chosen classes' logits (n x m), in blocks; cached in an npz if asked."""
+    if cache is not None:
+        cache, key = npz_file(cache, reading=True), _cache_key(clf, images, layer, classes)
+        if cache.is_file():
+            with read_npz(cache) as data:
+                if str(data["key"]) == key:
+                    return (torch.from_numpy(data["z"]).to(clf.device),
+                            torch.from_numpy(data["logits"]).to(clf.device))
     zs, ys = [], []
     for start in progress_bar(range(0, len(images), PREPARE_BLOCK), total=-(-len(images) // PREPARE_BLOCK),
                               desc="XNN features", enabled=progress and len(images) > PREPARE_BLOCK):

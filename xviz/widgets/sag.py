@@ -134,7 +134,7 @@ def _roots_note(g):
         kept = f" (and {', '.join(map(str, shared))} shown, as diverse roots may share them)" if shared else ""
         text += (f" With regions {', '.join(map(str, hidden))} hidden{kept}, the rest of the image keeps "
                  f"{100 * last['p_rest'] / g.p_full:.0f}% of the confidence, below the {100 * g.threshold:.0f}% "
-                 "threshold: no other explanation avoids them.")
+                 "threshold: an explanation avoiding them is unlikely, so none was searched for.")
     return text
 
 
