@@ -378,9 +378,12 @@ def test_lab_layer_explorer_names_a_cluster_through_the_kernel(real_notebook):
         pytest.skip(f"{name} shows no LayerExplorer")
     box = page.locator(".jp-Notebook .jp-CodeCell:visible input[type=text]:visible").first
     box.scroll_into_view_if_needed()
-    box.fill("whiskers")
-    box.press("Tab")  # leaving the box commits it (Lab's notebook keys take Enter)
+    cells = page.locator(".jp-Notebook .jp-Cell").count()
+    box.click()
+    box.press_sequentially("whiskers", delay=20)  # typed as a user types, then Enter, as the box says
+    box.press("Enter")
     infos = "Bokeh.documents.map(d => Array.from(d.all_models).find(m => m.name === 'cluster-info')).filter(m => m)"
     page.wait_for_function(f"() => {infos}.some(m => m.text.includes('<b>whiskers</b>'))", timeout=20_000)
     assert box.input_value() == ""  # the kernel read the name and cleared this very box
+    assert page.locator(".jp-Notebook .jp-Cell").count() == cells  # no key reached Lab's notebook shortcuts
     assert errors(page) == []

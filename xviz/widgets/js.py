@@ -41,3 +41,20 @@ function escapeHtml(text) {
                      .replace(/"/g, "&quot;").replace(/'/g, "&#x27;");
 }
 """
+
+# ENTER_COMMITS (a CustomJS on a TextInput's value_input): in JupyterLab, Enter in a text box
+# inside a widget output reaches the notebook's key handling, which takes it, so the box's
+# value is never committed. On the first keystroke this makes Enter commit the value itself
+# (and stop there), as it does in any other page.
+ENTER_COMMITS = """
+const view = Bokeh.index.find_one(cb_obj);
+if (view && !view._xviz_enter) {
+  view._xviz_enter = true;
+  view.input_el.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter") return;
+    event.stopPropagation();
+    event.preventDefault();
+    cb_obj.value = view.input_el.value;
+  });
+}
+"""

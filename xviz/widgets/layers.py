@@ -21,7 +21,7 @@ from bokeh.plotting import figure
 from .. import plots
 from ..images import resize, to_tensor
 from .base import View
-from .js import ESCAPE
+from .js import ENTER_COMMITS, ESCAPE
 
 COLORS = palettes.Category10[10]
 DROPPED = "#bbbbbb"
@@ -242,6 +242,7 @@ class LayerExplorer(View):
         self.label_input = TextInput(title="name the chosen cluster (Enter saves it)", placeholder="what does it show?",
                                      width=max(220, min(most * self._step, 360)), name="label-input")
         self.label_input.on_change("value", self._typed)
+        self.label_input.js_on_change("value_input", CustomJS(code=ENTER_COMMITS))
         self.label_note = Div(text="<small>Labels are typed in a notebook; this page shows those saved with the "
                                    "result.</small>", visible=False, name="label-note")
         header = Div(text=f"<b>{html.escape(res.class_label)}</b> (class {res.target}, p = {res.score:.3f}): "
