@@ -294,12 +294,12 @@ def _restarts(score, order, cfg, limit, roots, count, progress):
     beam search assumes, showing fewer regions is taken to keep less, so no root is
     expected among them. That ends the restarts, as does a restart that finds no new root.
     """
-    roots, log = set(roots), []
+    roots, log, overlap = set(roots), [], int(cfg["max_overlap"])
     for k in range(int(cfg["restarts"])):
-        diverse = _diverse(sorted(roots), score.p, int(cfg["max_overlap"]))
+        diverse = _diverse(sorted(roots), score.p, overlap)
         forbidden = set().union(*diverse)
         rest = [r for r in range(count) if r not in forbidden]
-        shared = _shared(score, diverse, rest, limit, int(cfg["max_overlap"]))
+        shared = _shared(score, diverse, rest, limit, overlap)
         allowed = tuple(sorted(rest + shared))
         entry = {"forbidden": sorted(forbidden), "shared": sorted(shared),
                  "p_rest": score([allowed], "restarts")[allowed] if allowed else 0.0, "roots": [], "steps": []}
@@ -558,8 +558,8 @@ def _check_target(clf, target, p_full):
 
 
 def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_width=3, q=15, threshold=0.9,
-        expand_threshold=0.4, max_roots=10, max_overlap=1, restarts=1, max_nodes=200, baseline="black", order_iterations=2,
-        seed=0, progress=True):
+        expand_threshold=0.4, max_roots=10, max_overlap=1, restarts=1, max_nodes=200, baseline="black",
+        order_iterations=2, seed=0, progress=True):
     """Structured attention graph: minimal sufficient region sets and how confidence falls without them.
 
     Shitole et al., "One Explanation is Not Enough: Structured Attention Graphs for Image
@@ -662,7 +662,8 @@ def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_
     graph.graph.update(target=t, p_full=p_full, threshold=threshold)
     settings = {"model": clf.name, **cfg,
                 "baseline": baseline if isinstance(baseline, (str, int, float)) else "tensor"}
-    history = {"order": order, "steps": log, "restarts": restarts, "passes": dict(score.passes), "seconds": dict(score.seconds)}
+    history = {"order": order, "steps": log, "restarts": restarts, "passes": dict(score.passes),
+               "seconds": dict(score.seconds)}
     return SAG(image=picture, segments=segments, target=t, label=clf.label(t), p_full=p_full, threshold=threshold,
                roots=roots, diverse=diverse, graph=graph, settings=settings, passes=clf.images_scored - passes,
                seconds=time.perf_counter() - start, cache=dict(score.p), history=history)

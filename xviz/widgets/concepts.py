@@ -215,7 +215,8 @@ class ConceptBoard(View):
         values = [[[float(v) for v in ex.contributions[i, c]] + [float(ex.bias[c])] for c in range(m)]
                   for i in range(self.n_images)]
         heat_size = _fit((H, W), HEAT_SIDE)
-        shown = ex.heatmaps * strength(ex.activations, self.reference)[..., None, None]
+        strong = strength(ex.activations, self.reference)
+        shown = ex.heatmaps * strong[..., None, None]
         self._maps = [np.ascontiguousarray(_resized(shown[i, j], heat_size)[::-1])
                       for i in range(self.n_images) for j in range(k)]
         return {"photo": [jpeg(_resized(im, photo_size)) for im in ex.images],
@@ -224,7 +225,7 @@ class ConceptBoard(View):
                 "baselines": [[["bottom" if v >= 0 else "top" for v in vs] for vs in per] for per in values],
                 "info": [[self._info(i, c) for c in range(m)] for i in range(self.n_images)],
                 "title": [[f"image {i}: concept {j + 1}, activation {ex.activations[i, j]:.2f} "
-                           f"({100 * strength(ex.activations[i, j], self.reference[j]):.0f}% of its strongest)"
+                           f"({100 * strong[i, j]:.0f}% of its strongest)"
                            for j in range(k)] for i in range(self.n_images)],
                 "option": self._options()}
 
