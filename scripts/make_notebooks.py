@@ -199,6 +199,14 @@ print("without region", g.diverse[0][0], ":", round(explorer.relative, 2))"""),
 confidence relative to the full image and the top-5 classes), edges remove one region."""),
     ("code", """edge = max(g.graph.edges(data=True), key=lambda e: e[2]["drop"])
 print(g.graph.number_of_nodes(), "nodes;", "the largest drop comes from removing region", edge[2]["removed"])"""),
+    ("md", """By default every region of a confident node is removed in turn, until `max_nodes=200`;
+below a large root that makes a wide, shallow graph. `max_children=3` keeps, for each
+node, only the three removals that cost the most confidence (the authors' drawings show
+three children a node): a small graph of the regions that matter most."""),
+    ("code", """compact = xviz.sag(clf, img, max_children=3, progress=False)
+depth = max(d for _, d in compact.graph.nodes(data="depth"))
+print(compact.graph.number_of_nodes(), "nodes,", depth + 1, "levels; every node has at most",
+      max(d for _, d in compact.graph.out_degree()), "children")"""),
     ("code", """g.to_json("chelsea_sag.json")
 again = xviz.SAG.from_json("chelsea_sag.json")
 print(again.diverse == g.diverse)

@@ -101,6 +101,49 @@ def test_expand_threshold_and_max_nodes_stop_the_graph():
         assert set(g.graph.nodes) == {(0, 3, 12), (0, 3), (0, 12), (3, 12)}
 
 
+class WeightScorer:
+    """A fake scorer for the graph: p(S) = the sum of its regions' weights."""
+
+    def __init__(self, weights):
+        self.weights, self.p, self.top5, self.calls = weights, {}, {}, 0
+
+    def __call__(self, subsets, phase):
+        self.calls += 1
+        for s in subsets:
+            self.p[s], self.top5[s] = sum(self.weights[r] for r in s), []
+        return self.p
+
+
+def test_max_children_keeps_the_removals_that_cost_most():
+    weights = {0: 0.4, 1: 0.3, 2: 0.2, 3: 0.1}
+    root = (0, 1, 2, 3)
+    full = sag_module._graph([root], WeightScorer(weights), 1.0, 0.4, None)
+    assert full.out_degree(root) == 4
+    score = WeightScorer(weights)
+    g = sag_module._graph([root], score, 1.0, 0.4, None, max_children=2)
+    assert set(g.successors(root)) == {(1, 2, 3), (0, 2, 3)}  # without 0 (p 0.6) and without 1 (0.7)
+    assert set(g.successors((1, 2, 3))) == {(2, 3), (1, 3)}  # 0.3 and 0.4 of the 0.6
+    assert set(g.successors((0, 3))) == {(3,), (0,)}  # p 0.5 > 0.4: expanded, both its children
+    assert g.out_degree((1, 3)) == 0  # p 0.4 is not above the 0.4 threshold
+    for node in g:
+        if g.out_degree(node):  # every removal was scored; the kept ones drop most
+            removals = sorted(score.p[sag_module._without(node, r)] for r in node)
+            assert sorted(g.nodes[c]["p"] for c in g.successors(node)) == removals[:2]
+    assert g.number_of_nodes() < full.number_of_nodes() and nx.is_directed_acyclic_graph(g)
+
+
+def test_max_children_counts_towards_the_node_budget():
+    weights = {r: 0.1 for r in range(8)}
+    weights[0] = 0.3
+    root = tuple(range(8))  # p 1.0; its children keep 0.7 or 0.9, theirs 0.6 to 0.8
+    g = sag_module._graph([root], WeightScorer(weights), 1.0, 0.4, 7, max_children=2)
+    # The root and its 2 kept children make 3 nodes. Each child is then counted as 2 more
+    # nodes, so both are expanded (counted as their 7 possible children, only the first would be).
+    level1 = list(g.successors(root))
+    assert len(level1) == 2 and all(g.out_degree(c) == 2 for c in level1)
+    assert 7 <= g.number_of_nodes() <= 7 + 2  # the budget is passed by at most one node's children
+
+
 def by_weights(weights):
     """A set function: p(S) = the sum of its regions' weights, scored by a fake scorer."""
     cache = {}
@@ -339,6 +382,7 @@ def test_json_round_trip(tmp_path):
     ({"max_overlap": -1}, "max_overlap must be at least 0"),
     ({"restarts": -1}, "restarts must be at least 0, got -1"),
     ({"max_nodes": 0}, "max_nodes must be at least 1, or None for no limit, got 0"),
+    ({"max_children": 0}, "max_children must be at least 1, or None for no limit, got 0"),
     ({"baseline": "noise"}, "unknown baseline 'noise'"),
 ])
 def test_bad_settings(kwargs, message):

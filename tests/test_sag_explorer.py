@@ -119,3 +119,22 @@ def test_the_roots_note_says_why_there_are_no_more_explanations(digit_sag):
     plain = xviz.sag(xviz.zoo.digits_cnn(device="cpu"), xviz.zoo.image("digit-3"), grid=4, restarts=0,
                      progress=False)
     assert "none was searched for" not in SAGExplorer(plain).to_html()
+
+
+def test_layout_gathers_each_roots_descendants_under_it():
+    import networkx as nx
+
+    from xviz.widgets.sag import _levels, _node_size
+
+    g = nx.DiGraph()
+    nodes = {(0, 1, 2): (0, 0.9), (3, 4, 5): (0, 0.8), (0, 1): (1, 0.2), (1, 2): (1, 0.3),
+             (3, 4): (1, 0.7), (4, 5): (1, 0.6)}
+    for n, (depth, p) in nodes.items():
+        g.add_node(n, depth=depth, p=p)
+    g.add_edges_from([((0, 1, 2), (0, 1)), ((0, 1, 2), (1, 2)), ((3, 4, 5), (3, 4)), ((3, 4, 5), (4, 5))])
+    pos = _levels(g)
+    assert pos[(0, 1, 2)][0] < pos[(3, 4, 5)][0]  # roots by probability
+    # The second root's children are more confident, yet they sit under their own root.
+    assert max(pos[(0, 1)][0], pos[(1, 2)][0]) < min(pos[(3, 4)][0], pos[(4, 5)][0])
+    assert all(pos[n][1] == -d for n, (d, _) in nodes.items())
+    assert _node_size(pos, 400) == 16 and _node_size({i: (i / 100, -1.0) for i in range(100)}, 400) == 6

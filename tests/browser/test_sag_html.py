@@ -33,6 +33,17 @@ def test_root_button_shows_the_root_and_its_confidence(page, exported):
     assert selected(page) == g.diverse[0]
     p = g.graph.nodes[g.diverse[0]]["p"]
     assert f"p({g.label}) = <b>{p:.3f}</b>" in info(page) and "(sufficient)" in info(page)
+    # The root's edges to its children are drawn in red, each marked with the region it removes,
+    # and the info says what each removal leaves, the costliest first.
+    root, graph = g.diverse[0], g.graph
+    near = page.evaluate(f"() => {model('sag-near')}.data.color")
+    marks = page.evaluate(f"() => {model('sag-near-marks')}.data.text")
+    children = sorted(graph.successors(root), key=lambda c: graph.nodes[c]["p"])
+    assert near == ["#e45756"] * len(children) and sorted(marks) == sorted(f"-{graph.edges[root, c]['removed']}"
+                                                                           for c in children)
+    first = children[0]
+    assert (f"Without one more region (red edges): <b>{graph.edges[root, first]['removed']}</b> leaves "
+            f"{100 * graph.nodes[first]['relative']:.0f}%") in info(page)
     shot(page, "html_sag_explorer")
     assert page.errors == []
 
@@ -78,5 +89,9 @@ def test_step_moves_to_the_child_that_keeps_most(page, exported):
     page.locator("button:has-text('step')").click()
     page.wait_for_timeout(300)
     children = list(g.graph.successors(g.diverse[0]))
-    assert selected(page) == max(children, key=lambda c: g.graph.nodes[c]["p"])
+    child = max(children, key=lambda c: g.graph.nodes[c]["p"])
+    assert selected(page) == child
+    colors = page.evaluate(f"() => {model('sag-near')}.data.color")  # orange from its parents, red below
+    assert colors.count("#f58518") == g.graph.in_degree(child)
+    assert colors.count("#e45756") == g.graph.out_degree(child)
     assert page.errors == []

@@ -27,7 +27,8 @@ deliberate:
   (the original draws a forest with repeated nodes), and every region of a node can be
   removed (the original only tries the first three, which bounds the graph but depends on
   the order the regions are listed in); the graph is bounded by a node budget instead
-  (``max_nodes``), spent on the most confident nodes first;
+  (``max_nodes``), spent on the most confident nodes first, and, when asked
+  (``max_children``), each node keeps the children whose removal costs the most;
 - the diverse roots are an exact maximum set of roots overlapping pairwise in at most
   ``max_overlap`` regions, ties broken by the higher summed probability;
 - restarts (an addition of xviz): a beam of width 3 tends to extend one family of
@@ -328,11 +329,12 @@ def _diverse(roots, p, max_overlap):
     return sorted(best, key=lambda r: (-p[r], r))
 
 
-def _to_expand(level, g, p, p_full, expand_threshold, max_nodes):
+def _to_expand(level, g, p, p_full, expand_threshold, max_nodes, max_children=None):
     """The nodes of a level to expand: confident enough, most confident first, within the node budget.
 
-    A node is expanded with all its children, so the graph may pass ``max_nodes`` by one
-    node's children; then nothing more is expanded.
+    A node is expanded with all its children (at most ``max_children``, which are not known
+    before they are scored, so that many of its new children are counted), so the graph may
+    pass ``max_nodes`` by one node's children; then nothing more is expanded.
     """
     parents = [n for n in sorted(level, key=lambda n: (-p[n], n)) if len(n) > 1 and p[n] / p_full > expand_threshold]
     if max_nodes is None:
@@ -342,11 +344,19 @@ def _to_expand(level, g, p, p_full, expand_threshold, max_nodes):
         if g.number_of_nodes() + len(new) >= max_nodes:
             break
         chosen.append(n)
-        new.update(c for c in (_without(n, r) for r in n) if c not in g)
+        children = [c for c in (_without(n, r) for r in n) if c not in g]
+        new.update(children[:max_children])
     return chosen
 
 
-def _graph(diverse, score, p_full, expand_threshold, max_nodes):
+def _children(parent, p, max_children):
+    """The regions to remove from an expanded node: all, or the ``max_children`` whose
+    removal drops p the most (ties: the smallest id); every removal was scored to know."""
+    ranked = sorted(parent, key=lambda r: (p[_without(parent, r)], r))
+    return sorted(ranked if max_children is None else ranked[:max_children])
+
+
+def _graph(diverse, score, p_full, expand_threshold, max_nodes, max_children=None):
     """The DAG below the diverse roots: a child drops one region; level by level, one batch each."""
     g = nx.DiGraph()
     p = score(diverse, "graph")
@@ -359,8 +369,9 @@ def _graph(diverse, score, p_full, expand_threshold, max_nodes):
         add(root, 0)
     level, depth = list(diverse), 0
     while level:
-        pairs = [(n, r) for n in _to_expand(level, g, p, p_full, expand_threshold, max_nodes) for r in n]
-        p = score([_without(n, r) for n, r in pairs], "graph")
+        parents = _to_expand(level, g, p, p_full, expand_threshold, max_nodes, max_children)
+        p = score([_without(n, r) for n in parents for r in n], "graph")
+        pairs = [(n, r) for n in parents for r in _children(n, p, max_children)]
         depth, level = depth + 1, []
         for parent, r in pairs:
             child = _without(parent, r)
@@ -540,8 +551,9 @@ def _check(cfg, image_size):
     for key in ("max_overlap", "restarts", "order_iterations"):
         if int(cfg[key]) < 0:
             raise ValueError(f"{key} must be at least 0, got {cfg[key]!r}")
-    if cfg["max_nodes"] is not None and int(cfg["max_nodes"]) < 1:
-        raise ValueError(f"max_nodes must be at least 1, or None for no limit, got {cfg['max_nodes']!r}")
+    for key in ("max_nodes", "max_children"):
+        if cfg[key] is not None and int(cfg[key]) < 1:
+            raise ValueError(f"{key} must be at least 1, or None for no limit, got {cfg[key]!r}")
 
 
 def _single_image(clf, image):
@@ -558,7 +570,8 @@ def _check_target(clf, target, p_full):
 
 
 def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_width=3, q=15, threshold=0.9,
-        expand_threshold=0.4, max_roots=10, max_overlap=1, restarts=1, max_nodes=200, baseline="black",
+        expand_threshold=0.4, max_roots=10, max_overlap=1, restarts=1, max_nodes=200, max_children=None,
+        baseline="black",
         order_iterations=2, seed=0, progress=True):
     """Structured attention graph: minimal sufficient region sets and how confidence falls without them.
 
@@ -604,6 +617,12 @@ def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_
         The graph stops growing once it holds this many nodes; levels are expanded in turn,
         the most confident nodes first, each with all its children. Without a limit (None)
         the graph below a large root can grow to thousands of nodes (2^size at worst).
+    max_children : int or None
+        Each expanded node keeps at most this many children: those whose region's removal
+        drops p the most (all of them are scored, so the choice does not depend on region
+        order). None (default) keeps every child. A small number (the authors' code draws
+        three) gives a narrower, deeper graph that is easier to read, at the same passes per
+        expanded node; the other children's p stay in ``cache``.
     baseline : "black", "blur", a number or a tensor
         What hidden regions show (:func:`xviz.images.baseline`).
     order_iterations : int
@@ -638,7 +657,7 @@ def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_
     """
     cfg = {"grid": grid, "regions": regions, "n_segments": n_segments, "beam_width": beam_width, "q": q,
            "threshold": threshold, "expand_threshold": expand_threshold, "max_roots": max_roots,
-           "max_overlap": max_overlap, "restarts": restarts, "max_nodes": max_nodes,
+           "max_overlap": max_overlap, "restarts": restarts, "max_nodes": max_nodes, "max_children": max_children,
            "order_iterations": order_iterations, "seed": seed}
     _check(cfg, clf.size)
     x = _single_image(clf, image)
@@ -658,7 +677,7 @@ def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_
         found, restarts = _restarts(score, order, cfg, threshold * p_full, found, count, progress)
         roots = sorted(found, key=lambda r: (-score.p[r], r))
         diverse = _diverse(roots, score.p, int(max_overlap))
-        graph = _graph(diverse, score, p_full, expand_threshold, max_nodes)
+        graph = _graph(diverse, score, p_full, expand_threshold, max_nodes, max_children)
     graph.graph.update(target=t, p_full=p_full, threshold=threshold)
     settings = {"model": clf.name, **cfg,
                 "baseline": baseline if isinstance(baseline, (str, int, float)) else "tensor"}

@@ -9,6 +9,7 @@ updates; without a kernel (the exported HTML) everything the search scored stays
 import base64
 import html
 import io
+from collections import Counter
 
 import numpy as np
 from bokeh.layouts import column, row
@@ -53,6 +54,29 @@ bars.data = {label: names, p: top.map(t => t[1]).reverse(), text: top.map(t => (
 bar_range.factors = names;
 const n = nodes.data.key.indexOf(key);
 current.data = n >= 0 ? {x: [nodes.data.x[n]], y: [nodes.data.y[n]]} : {x: [], y: []};
+// The current node's edges stand out of the others: red to its children, each marked with
+// the region it removes, orange from its parents; the info lists what each removal leaves.
+const e = edges.data, lines = {x0: [], y0: [], x1: [], y1: [], color: []}, marks = {x: [], y: [], text: []};
+const after = [], crowded = e.parent.filter(k => k == key).length > 10;
+for (let j = 0; n >= 0 && j < e.parent.length; j++) {
+  const down = e.parent[j] == key;
+  if (!down && e.child[j] != key) continue;
+  for (const c of ["x0", "y0", "x1", "y1"]) lines[c].push(e[c][j]);
+  lines.color.push(down ? "#e45756" : "#f58518");
+  if (!down) continue;
+  after.push([e.p[j], e.removed[j]]);
+  if (crowded) continue;  // marks would cover each other; the info lists the removals
+  marks.x.push(e.x0[j] + 0.8 * (e.x1[j] - e.x0[j]));
+  marks.y.push(e.y0[j] + 0.8 * (e.y1[j] - e.y0[j]));
+  marks.text.push(`-${e.removed[j]}`);
+}
+near.data = lines;
+near_marks.data = marks;
+if (after.length) {
+  after.sort((a, b) => a[0] - b[0]);
+  const listed = after.slice(0, 8).map(([p, r]) => `<b>${r}</b> leaves ${(100 * p / p_full).toFixed(0)}%`);
+  info.text += `<br>Without one more region (red edges): ${listed.join(", ")}${after.length > 8 ? ", ..." : ""}.`;
+}
 """
 
 TOGGLE_JS = """
@@ -109,15 +133,32 @@ def _png(image, side=96):
 
 
 def _levels(graph):
-    """x, y of every node: one row per depth (roots on top), nodes ordered by probability."""
+    """x, y of every node: one row per depth (roots on top, by probability).
+
+    Below the roots a node sits at the mean x of its parents placed above it (one downward
+    sweep of the barycentre heuristic), so each root's descendants gather under it and
+    edges cross less than in an order by probability; ties and parentless nodes go by
+    probability.
+    """
     pos = {}
     depths = sorted({d for _, d in graph.nodes(data="depth")})
     for depth in depths:
-        level = sorted((n for n, d in graph.nodes(data="depth") if d == depth),
-                       key=lambda n: (-graph.nodes[n]["p"], n))
+        level = [n for n, d in graph.nodes(data="depth") if d == depth]
+
+        def centre(n):
+            xs = [pos[m][0] for m in graph.predecessors(n) if m in pos]
+            return sum(xs) / len(xs) if xs else 2.0  # after the placed ones
+
+        level.sort(key=lambda n: (centre(n), -graph.nodes[n]["p"], n))
         for i, node in enumerate(level):
             pos[node] = ((i + 1) / (len(level) + 1), -float(depth))
     return pos
+
+
+def _node_size(pos, plot_width, largest=16, smallest=6):
+    """Marker size (px) that keeps the nodes of the widest level from covering each other."""
+    widest = max(Counter(y for _, y in pos.values()).values(), default=1)
+    return float(np.clip(0.8 * plot_width / (widest + 1), smallest, largest))
 
 
 def _roots_note(g):
@@ -209,7 +250,7 @@ class SAGExplorer(View):
         self.shown.name = "shown-image"
         self._outline(self.shown_figure)
         self.info = Div(text="", width=width, name="sag-info")
-        graph_figure, self.nodes, self.edges, self.current = self._graph_figure(width)
+        graph_figure, self.nodes, self.edges, self.current, self.near, self.near_marks = self._graph_figure(width)
         bar_figure, self.bars = self._bar_figure(width)
         self.render = render = CustomJS(args={"state": self.state, "known": self.known, "shown": self.shown,
                                 "photo": plots.to_rgba(g.image), "base": plots.to_rgba(self.base_image),
@@ -217,7 +258,8 @@ class SAGExplorer(View):
                                 "grid": int(g.settings.get("grid", 0)), "kind": g.settings.get("regions", "grid"),
                                 "info": self.info, "label": g.label, "p_full": float(g.p_full),
                                 "threshold": float(g.threshold), "bars": self.bars, "bar_range": bar_figure.y_range,
-                                "nodes": self.nodes, "current": self.current, "live": self.clf is not None},
+                                "nodes": self.nodes, "current": self.current, "edges": self.edges, "near": self.near,
+                                "near_marks": self.near_marks, "live": self.clf is not None},
                           code=RENDER_JS)
         self.state.js_on_change("data", render)
         self.known.js_on_change("data", render)
@@ -267,24 +309,34 @@ class SAGExplorer(View):
         edges = ColumnDataSource({
             "x0": [pos[a][0] for a, _, _ in links], "y0": [pos[a][1] for a, _, _ in links],
             "x1": [pos[b][0] for _, b, _ in links], "y1": [pos[b][1] for _, b, _ in links],
-            "parent": [_key(a) for a, _, _ in links], "child_regions": [list(map(int, b)) for _, b, _ in links],
+            "parent": [_key(a) for a, _, _ in links], "child": [_key(b) for _, b, _ in links],
+            "child_regions": [list(map(int, b)) for _, b, _ in links],
             "removed": [int(d["removed"]) for _, _, d in links], "drop": [float(d["drop"]) for _, _, d in links],
             "p": [graph.nodes[b]["p"] for _, b, _ in links],
-            "width": [1 + 6 * max(0.0, d["drop"]) / max(g.p_full, 1e-12) for _, _, d in links]})
+            "width": [0.5 + 3 * max(0.0, d["drop"]) / max(g.p_full, 1e-12) for _, _, d in links]})
         depth = max([graph.nodes[n]["depth"] for n in graph] or [0])
-        fig = figure(width=width + 140, height=max(220, 90 * (depth + 1) + 60), title="the graph: roots on top; "
-                     "each edge removes one region", x_range=Range1d(0, 1), y_range=Range1d(-depth - 0.5, 0.5),
-                     toolbar_location=None, tools="", min_border=10)
+        # Box zoom (drag) and wheel zoom pull a crowded level apart; a tap still picks a node.
+        fig = figure(width=width + 140, height=max(220, 90 * (depth + 1) + 60), title="the graph: roots on top; an edge removes a region", x_range=Range1d(0, 1), y_range=Range1d(-depth - 0.5, 0.5),
+                     toolbar_location="above", tools="box_zoom,wheel_zoom,pan,reset", active_drag="box_zoom",
+                     active_scroll=None, min_border=10)
         fig.name = "sag-graph"
+        fig.toolbar.autohide = True
         fig.axis.visible = False
         fig.grid.visible = False
         segs = fig.segment("x0", "y0", "x1", "y1", source=edges, line_width="width", line_color="#999999",
-                           line_alpha=0.8)
+                           line_alpha=0.45)
+        near = ColumnDataSource({"x0": [], "y0": [], "x1": [], "y1": [], "color": []}, name="sag-near")
+        fig.segment("x0", "y0", "x1", "y1", source=near, line_width=2.5, line_color="color")
         mapper = LinearColorMapper(palette=Viridis256, low=0, high=1)
-        dots = fig.scatter("x", "y", source=nodes, size=16, fill_color={"field": "relative", "transform": mapper},
+        size = _node_size(pos, width + 60)
+        dots = fig.scatter("x", "y", source=nodes, size=size, fill_color={"field": "relative", "transform": mapper},
                            line_color="#333333", name="nodes")
         current = ColumnDataSource({"x": [], "y": []})
-        fig.scatter("x", "y", source=current, size=26, fill_alpha=0, line_color="#e45756", line_width=3)
+        fig.scatter("x", "y", source=current, size=size + 10, fill_alpha=0, line_color="#e45756", line_width=3)
+        marks = ColumnDataSource({"x": [], "y": [], "text": []}, name="sag-near-marks")
+        fig.text("x", "y", text="text", source=marks, text_font_size="9pt", text_color="#b2182b",
+                 text_align="center", text_baseline="middle", background_fill_color="white",
+                 background_fill_alpha=0.8)
         fig.add_tools(TapTool(renderers=[dots]))
         fig.add_tools(HoverTool(renderers=[dots], tooltips="""
             <div><img src="@thumb" width="96" height="96"></div>
@@ -292,7 +344,7 @@ class SAGExplorer(View):
         fig.add_tools(HoverTool(renderers=[segs], line_policy="interp",
                                 tooltips=[("removed region", "@removed"), ("confidence drop", "@drop{0.000}")]))
         fig.add_layout(ColorBar(color_mapper=mapper, title="relative confidence", width=8), "right")
-        return fig, nodes, edges, current
+        return fig, nodes, edges, current, near, marks
 
     def _bar_figure(self, width):
         start = self.known.data["key"].index(_key(range(self.count)))
