@@ -99,6 +99,7 @@ def test_line_search_batch_does_not_change_the_result(spot_clf, rng):
     ({"preset": "slow"}, "unknown preset 'slow'"),
     ({"iterations": 0}, "iterations must be at least 1"),
     ({"steps": 0}, "steps must be at least 1"),
+    ({"steps": 8.0}, "steps must be an int, got 8.0"),  # a float count would fail deep in the loop
     ({"size": 99}, "size must be 'auto' or an int in 1..32"),
     ({"alpha": 0}, "alpha must exceed"),
     ({"lr": 0.1}, "unknown setting.*lr.*accepted"),

@@ -384,6 +384,13 @@ def test_json_round_trip(tmp_path):
     ({"max_nodes": 0}, "max_nodes must be at least 1, or None for no limit, got 0"),
     ({"max_children": 0}, "max_children must be at least 1, or None for no limit, got 0"),
     ({"baseline": "noise"}, "unknown baseline 'noise'"),
+    ({"baseline": 7}, r"a number baseline is a grey level in \[0, 1\].*got 7"),
+    ({"beam_width": 2.0}, "beam_width must be an int, got 2.0"),  # would fail deep in the search
+    ({"q": "15"}, "q must be an int, got '15'"),
+    ({"grid": True}, "grid must be an int in 1..32"),
+    ({"max_children": 2.5}, "max_children must be an int, or None for no limit, got 2.5"),
+    ({"seed": None}, "seed must be an int, got None"),
+    ({"threshold": "0.9"}, "threshold must be a number, got '0.9'"),
 ])
 def test_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -399,3 +406,27 @@ def test_a_target_the_model_does_not_predict_is_refused():
     clf = windows_clf([0, 15], ("max", 0.0, -12.0))  # p("yes") = 6e-6 whatever the image
     with pytest.raises(ValueError, match=r"target 1 \('yes'\) has probability 6.1e-06.*gives weight to"):
         sag(clf, WHITE, target="yes", **FAST)
+
+
+def test_numpy_settings_are_stored_as_plain_json_values(tmp_path):
+    g = sag(windows_clf([0, 15]), WHITE, target="yes", **{**FAST, "grid": np.int64(4)}, threshold=np.float32(0.9),
+            max_nodes=np.int64(50), baseline=np.float32(0.0))
+    assert type(g.settings["grid"]) is int and type(g.settings["threshold"]) is float and type(g.threshold) is float
+    assert g.settings["baseline"] == 0.0 and set(g.roots) == {(0,), (15,)}
+    g.to_json(tmp_path / "g.json")  # numpy values are not JSON serialisable: they must not get there
+    assert SAG.from_json(tmp_path / "g.json").settings == g.settings
+
+
+def test_a_baseline_that_alone_keeps_the_class_is_refused():
+    clf = windows_clf([0, 15], ("max", 0.0, 5.0))  # p("yes") = 0.993 whatever is shown
+    with pytest.raises(ValueError, match=r"the baseline alone \('black', no region shown\) keeps p\('yes'\) = 0.993"
+                                         r".*no region of the image is needed"):
+        sag(clf, WHITE, target="yes", **FAST)
+
+
+def test_passes_by_phase_add_up_and_p_rest_is_a_scored_subset():
+    clf = windows_clf([0])
+    g = sag(clf, WHITE, **{**FAST, "grid": 1})  # target None: a top-1 pass first
+    assert g.roots == [(0,)] and sum(g.history["passes"].values()) == g.passes
+    (restart,) = g.history["restarts"]  # nothing is left to show: p_rest is the baseline's p
+    assert restart["p_rest"] == g.cache[()] == pytest.approx(0.05, abs=0.01)

@@ -1,6 +1,5 @@
 """SAGExplorer at the Python level: toggling regions changes the shown probabilities, and
 selecting a node, a root or a step sets the toggles. The browser side is in tests/browser/."""
-import numpy as np
 import pytest
 
 import xviz

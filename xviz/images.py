@@ -3,6 +3,7 @@
 Every image a user hands to xviz passes through :func:`load_image`, which turns the common
 forms into one: a float32 numpy array of shape H x W x 3 with values in [0, 1].
 """
+import numbers
 from pathlib import Path
 
 import numpy as np
@@ -213,13 +214,22 @@ def baseline(x, kind="blur"):
         if kind.shape[-3:] != x.shape[-3:]:
             raise ValueError(f"a baseline tensor must have shape {tuple(x.shape[-3:])}, got {tuple(kind.shape)}")
         return kind.to(x.device, x.dtype).expand_as(x)
-    if isinstance(kind, (int, float)):
+    if isinstance(kind, numbers.Real) and not isinstance(kind, (bool, np.bool_)):
+        if not 0 <= kind <= 1:
+            raise ValueError(f"a number baseline is a grey level in [0, 1] (images are in [0, 1]), got {kind!r}")
         return torch.full_like(x, float(kind))
     if kind == "blur":
         return blur(x)
     if kind == "black":
         return torch.zeros_like(x)
     raise ValueError(f"unknown baseline {kind!r}; accepted: {', '.join(map(repr, BASELINES))}, a number in [0, 1] or a tensor")
+
+
+def baseline_setting(kind):
+    """A baseline as a JSON-safe setting: its name, its number (a numpy number as float), or "tensor"."""
+    if isinstance(kind, torch.Tensor):
+        return "tensor"
+    return float(kind) if isinstance(kind, numbers.Real) and not isinstance(kind, (bool, np.bool_)) else kind
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")

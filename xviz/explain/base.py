@@ -6,6 +6,7 @@ and batching the images, resolving ``target=``, scoring the full images, and tur
 maps into :class:`Saliency` results.
 """
 import json
+import numbers
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,6 +124,38 @@ def write_npz(path, **arrays):
 def read_npz(path):
     """Open an .npz written by :func:`write_npz`, ``path`` with or without ".npz"; never unpickles."""
     return np.load(npz_file(path, reading=True), allow_pickle=False)
+
+
+def whole(value, name, minimum, none=None):
+    """``value`` as a Python int of at least ``minimum``, or a clear ValueError.
+
+    Numpy integers pass (and come back as ``int``, so settings stay JSON-safe); bools,
+    floats and strings do not: ``2.0`` beams would fail deep in a loop, after minutes.
+    ``none``: the meaning of None where None is allowed (it then passes), e.g. "no limit".
+
+    Examples
+    --------
+    >>> whole(np.int64(3), "q", 1), whole(None, "max_nodes", 1, none="no limit")
+    (3, None)
+    >>> whole(2.0, "beam_width", 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: beam_width must be an int, got 2.0
+    """
+    if value is None and none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"{name} must be an int{', or None for ' + none if none else ''}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}{', or None for ' + none if none else ''}, got {value!r}")
+    return int(value)
+
+
+def real(value, name):
+    """``value`` as a Python float, or a ValueError naming it (bools and strings are refused)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    return float(value)
 
 
 def normalize_map(raw, size):

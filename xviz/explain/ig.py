@@ -4,6 +4,7 @@ import warnings
 import torch
 
 from ..images import baseline as make_baseline
+from ..images import baseline_setting
 from .base import explain
 
 OUTPUTS = ("prob", "logit")
@@ -94,8 +95,3 @@ def _warn_if_incomplete(gaps, differences, steps):
     if len(share) and float(share.max()) > GAP_WARNING:
         warnings.warn(f"integrated gradients: the attributions miss {float(share.max()):.0%} of f(image) - "
                       f"f(baseline) with steps={steps}; raise steps for a faithful attribution", stacklevel=4)
-
-
-def baseline_setting(baseline):
-    """The baseline as a JSON-friendly setting: its name, its number, or "tensor"."""
-    return "tensor" if isinstance(baseline, torch.Tensor) else baseline

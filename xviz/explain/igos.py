@@ -40,7 +40,7 @@ import torch
 
 from ..images import baseline as make_baseline
 from ..images import upsample_mask
-from .base import explain, progress as progress_bar
+from .base import explain, progress as progress_bar, whole
 
 PRESETS = {
     # The papers' settings: I-GOS l1 1, l2 20, 15 iterations, 20 integration steps;
@@ -71,8 +71,7 @@ def _settings(method, preset, device, overrides):
     if cfg["line_search_batch"] == "auto":  # the result does not depend on it, only the cost
         cfg["line_search_batch"] = 4 if device.type == "cuda" else 1
     for key in ("iterations", "steps", "line_search_batch"):
-        if int(cfg[key]) < 1:
-            raise ValueError(f"{key} must be at least 1, got {cfg[key]!r}")
+        cfg[key] = whole(cfg[key], key, 1)
     if cfg["alpha"] <= MIN_ALPHA:
         raise ValueError(f"alpha must exceed {MIN_ALPHA}, got {cfg['alpha']!r}")
     return {"preset": preset, **cfg}

@@ -53,7 +53,7 @@ from torch import nn
 from ..classifier import default_device
 from ..hooks import find_layer, spatial_layers
 from ..images import to_numpy
-from .base import normalize_map, read_npz, write_npz
+from .base import normalize_map, read_npz, whole, write_npz
 from .base import progress as progress_bar
 from .cam import channel_weights
 
@@ -563,8 +563,7 @@ def _check(cfg):
         raise ValueError(f"clusters must be a range (k_min, k_max) of ints with 2 <= k_min <= k_max, got {k!r}")
     if not cfg["min_share"] >= 0:
         raise ValueError(f"min_share must be >= 0 (a multiple of 1 / C, the mean share), got {cfg['min_share']!r}")
-    if int(cfg["components"]) < 2:
-        raise ValueError(f"components must be at least 2, got {cfg['components']!r}")
+    cfg["components"] = whole(cfg["components"], "components", 2)
     if cfg["embedding"] not in EMBEDDINGS:
         raise ValueError(f"unknown embedding {cfg['embedding']!r}; choose one of {', '.join(map(repr, EMBEDDINGS))}")
     if not cfg["perplexity"] > 0:

@@ -5,9 +5,9 @@ import torch
 import torch.nn.functional as F
 
 from ..images import baseline as make_baseline
+from ..images import baseline_setting
 from .base import explain
 from .base import progress as progress_bar
-from .ig import baseline_setting
 
 # Masked images made and scored at a time (one per image when a batch has more images):
 # bounds memory however many masks are asked for.

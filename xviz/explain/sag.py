@@ -54,8 +54,10 @@ import numpy as np
 import torch
 
 from ..images import baseline as make_baseline
+from ..images import baseline_setting
 from ..images import to_numpy, upsample_mask
 from .base import progress as progress_bar
+from .base import real, whole
 
 FORMAT = "xviz.sag/1"
 KINDS = ("grid", "slic")
@@ -173,8 +175,10 @@ def _order(clf, x, target, kind, segments, grid, iterations, seed):
         return list(range(count))
     from .igos import igos
 
-    sal = igos(clf, x[0], target=target, size=grid, iterations=iterations, baseline="blur", progress=False,
-               seed=seed)
+    # The "fast" preset (8 integration steps) everywhere: only the ranking is used, and the
+    # same seed then gives the same SAG on a CPU and a GPU ("auto" would pick by device).
+    sal = igos(clf, x[0], target=target, preset="fast", size=grid, iterations=iterations, baseline="blur",
+               progress=False, seed=seed)
     heat = 1 - torch.as_tensor(sal.lowres, dtype=torch.float32)
     if kind == "grid":
         importance = heat.flatten().numpy()
@@ -303,7 +307,7 @@ def _restarts(score, order, cfg, limit, roots, count, progress):
         shared = _shared(score, diverse, rest, limit, overlap)
         allowed = tuple(sorted(rest + shared))
         entry = {"forbidden": sorted(forbidden), "shared": sorted(shared),
-                 "p_rest": score([allowed], "restarts")[allowed] if allowed else 0.0, "roots": [], "steps": []}
+                 "p_rest": score([allowed], "restarts")[allowed], "roots": [], "steps": []}
         log.append(entry)
         if entry["p_rest"] < limit:
             break
@@ -440,9 +444,10 @@ class SAG:
         the ``shared`` ones it could use after all (at most ``max_overlap`` per root, when
         the rest alone was not sufficient), ``p_rest`` (p of the image showing every region
         it could use; below the threshold, the restart was not searched), the new ``roots``
-        and its ``steps``; ``passes`` and ``seconds``
-        of the whole run by phase: ``full`` (the full image), ``order`` (the I-GOS run),
-        ``beam``, ``minimality`` (pruning roots), ``restarts`` (the checks) and ``graph``.
+        and its ``steps``; ``passes`` (adding up to ``passes``) and ``seconds`` of the whole
+        run by phase: ``full`` (the full image, the empty set and, for target=None, the
+        top-1 pass), ``order`` (the I-GOS run), ``beam``, ``minimality`` (pruning roots),
+        ``restarts`` (the checks) and ``graph``.
     """
 
     image: np.ndarray
@@ -534,26 +539,28 @@ class SAG:
 
 # -- the method ------------------------------------------------------------------------------
 def _check(cfg, image_size):
-    """Validate the settings; the messages say what was given and what is accepted."""
+    """The settings validated and as plain Python values (so they stay JSON-safe); the
+    messages say what was given and what is accepted."""
+    cfg = dict(cfg)
     side = min(image_size)
-    if not isinstance(cfg["grid"], (int, np.integer)) or not 1 <= cfg["grid"] <= side:
+    if isinstance(cfg["grid"], (bool, np.bool_)) or not isinstance(cfg["grid"], (int, np.integer)) \
+            or not 1 <= cfg["grid"] <= side:
         raise ValueError(f"grid must be an int in 1..{side} (the classifier's image side), got {cfg['grid']!r}")
     if cfg["regions"] not in KINDS:
         raise ValueError(f"unknown regions {cfg['regions']!r}; accepted: {', '.join(map(repr, KINDS))}")
+    for key in ("threshold", "expand_threshold"):
+        cfg[key] = real(cfg[key], key)
     if not 0 < cfg["threshold"] <= 1:
         raise ValueError(f"threshold must be in (0, 1] (a share of the full image's probability), "
                          f"got {cfg['threshold']!r}")
     if not 0 <= cfg["expand_threshold"] < 1:
         raise ValueError(f"expand_threshold must be in [0, 1), got {cfg['expand_threshold']!r}")
-    for key in ("beam_width", "q", "max_roots", "n_segments"):
-        if int(cfg[key]) < 1:
-            raise ValueError(f"{key} must be at least 1, got {cfg[key]!r}")
-    for key in ("max_overlap", "restarts", "order_iterations"):
-        if int(cfg[key]) < 0:
-            raise ValueError(f"{key} must be at least 0, got {cfg[key]!r}")
+    for key, minimum in [("grid", 1), ("beam_width", 1), ("q", 1), ("max_roots", 1), ("n_segments", 1),
+                         ("max_overlap", 0), ("restarts", 0), ("order_iterations", 0), ("seed", 0)]:
+        cfg[key] = whole(cfg[key], key, minimum)
     for key in ("max_nodes", "max_children"):
-        if cfg[key] is not None and int(cfg[key]) < 1:
-            raise ValueError(f"{key} must be at least 1, or None for no limit, got {cfg[key]!r}")
+        cfg[key] = whole(cfg[key], key, 1, none="no limit")
+    return cfg
 
 
 def _single_image(clf, image):
@@ -561,6 +568,16 @@ def _single_image(clf, image):
     if batch:
         raise ValueError(f"sag explains one image at a time, got a batch of {len(x)}; call sag once per image")
     return x
+
+
+def _check_baseline(clf, target, p_full, p_empty, threshold, baseline):
+    """Refuse an image whose baseline alone (no region shown) is sufficient: every region
+    would then be a 'root' that is not needed at all."""
+    if p_empty >= threshold * p_full:
+        raise ValueError(
+            f"the baseline alone ({baseline_setting(baseline)!r}, no region shown) keeps p({clf.label(target)!r}) = "
+            f"{p_empty:.3g}, at least {threshold:g} of the full image's {p_full:.3g}: no region of the image is "
+            f"needed for this class; try another baseline (e.g. 'blur' or 0.5) or another target")
 
 
 def _check_target(clf, target, p_full):
@@ -602,9 +619,9 @@ def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_
     expand_threshold : float in [0, 1)
         A graph node gets children only if p / p_full exceeds it.
     max_roots : int
-        A search stops once more than this many sufficient candidates have been found (as
-        in the paper; they prune to this many minimal roots or fewer). The budget is per
-        search: each restart has its own.
+        A search stops after the step in which more than this many sufficient candidates
+        have been found (as in the paper). One step may find many, so a search may return
+        more roots than this; the budget is per search: each restart has its own.
     max_overlap : int
         Diverse roots share at most this many regions pairwise.
     restarts : int
@@ -626,7 +643,8 @@ def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_
     baseline : "black", "blur", a number or a tensor
         What hidden regions show (:func:`xviz.images.baseline`).
     order_iterations : int
-        I-GOS iterations that rank the regions (0: rank by region id).
+        I-GOS iterations that rank the regions (0: rank by region id), on a grid x grid mask
+        with the blur baseline and I-GOS's "fast" preset on every device.
     seed : int
         Seeds the I-GOS noise; the result is deterministic given the seed.
     progress : bool
@@ -640,8 +658,9 @@ def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_
     Raises
     ------
     ValueError
-        For a batch of images, bad settings, or a target the model gives almost no
-        probability on this image (below 1e-4).
+        For a batch of images, bad settings, a target the model gives almost no
+        probability on this image (below 1e-4), or a baseline that alone (no region shown)
+        already keeps the threshold: no region would be needed.
 
     Examples
     --------
@@ -659,28 +678,30 @@ def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_
            "threshold": threshold, "expand_threshold": expand_threshold, "max_roots": max_roots,
            "max_overlap": max_overlap, "restarts": restarts, "max_nodes": max_nodes, "max_children": max_children,
            "order_iterations": order_iterations, "seed": seed}
-    _check(cfg, clf.size)
+    cfg = _check(cfg, clf.size)
     x = _single_image(clf, image)
     start, passes = time.perf_counter(), clf.images_scored
     picture = to_numpy(x)[0]
-    segments, footprints = _regions(regions, picture, int(grid), int(n_segments))
-    count = len(footprints)
+    segments, footprints = _regions(regions, picture, cfg["grid"], cfg["n_segments"])
+    count, threshold = len(footprints), cfg["threshold"]
     with clf.session():
         t = clf.targets_for(x, target)[0]
         score = _Scorer(clf, x, make_baseline(x, baseline), footprints, t)
-        p_full = score([tuple(range(count))], "full")[tuple(range(count))]
+        full, empty = tuple(range(count)), ()
+        p_full = score([full, empty], "full")[full]
+        score.passes["full"] = clf.images_scored - passes  # with the top-1 pass when target is None
         _check_target(clf, t, p_full)
+        _check_baseline(clf, t, p_full, score.p[empty], threshold, baseline)
         before, started = clf.images_scored, time.perf_counter()
-        order = _order(clf, x, t, regions, segments, int(grid), int(order_iterations), seed)
+        order = _order(clf, x, t, regions, segments, cfg["grid"], cfg["order_iterations"], cfg["seed"])
         score.passes["order"], score.seconds["order"] = clf.images_scored - before, time.perf_counter() - started
         found, log = _beam_search(score, order, cfg, threshold * p_full, "SAG beam search", progress)
         found, restarts = _restarts(score, order, cfg, threshold * p_full, found, count, progress)
         roots = sorted(found, key=lambda r: (-score.p[r], r))
-        diverse = _diverse(roots, score.p, int(max_overlap))
-        graph = _graph(diverse, score, p_full, expand_threshold, max_nodes, max_children)
+        diverse = _diverse(roots, score.p, cfg["max_overlap"])
+        graph = _graph(diverse, score, p_full, cfg["expand_threshold"], cfg["max_nodes"], cfg["max_children"])
     graph.graph.update(target=t, p_full=p_full, threshold=threshold)
-    settings = {"model": clf.name, **cfg,
-                "baseline": baseline if isinstance(baseline, (str, int, float)) else "tensor"}
+    settings = {"model": clf.name, **cfg, "baseline": baseline_setting(baseline)}
     history = {"order": order, "steps": log, "restarts": restarts, "passes": dict(score.passes),
                "seconds": dict(score.seconds)}
     return SAG(image=picture, segments=segments, target=t, label=clf.label(t), p_full=p_full, threshold=threshold,

@@ -69,7 +69,7 @@ import torch.nn.functional as F
 from ..hooks import find_layer, spatial_layers
 from ..images import baseline as make_baseline
 from ..images import blur, to_numpy, upsample_mask
-from .base import Saliency, read_npz, write_npz
+from .base import Saliency, read_npz, whole, write_npz
 from .base import progress as progress_bar
 from .igos import tv
 
@@ -107,8 +107,7 @@ def _settings(preset, device, overrides):
         raise ValueError(f"unknown setting(s) {', '.join(sorted(unknown))}; accepted: {', '.join(sorted(cfg))}")
     cfg.update(overrides)
     for key in ("smooth_iterations", "sharp_iterations", "min_images"):
-        if int(cfg[key]) < (2 if key == "min_images" else 0):
-            raise ValueError(f"{key} must be at least {2 if key == 'min_images' else 0}, got {cfg[key]!r}")
+        cfg[key] = whole(cfg[key], key, 2 if key == "min_images" else 0)
     for key in ("threshold", "cover", "same_region"):
         if not 0 < float(cfg[key]) < 1:
             raise ValueError(f"{key} must be in (0, 1), got {cfg[key]!r}")
@@ -117,9 +116,7 @@ def _settings(preset, device, overrides):
     if not 0 <= float(cfg["position"]) <= 1:
         raise ValueError(f"position must be in [0, 1] (the weight of position against appearance), "
                          f"got {cfg['position']!r}")
-    if cfg["max_clusters"] is not None and int(cfg["max_clusters"]) < 1:
-        raise ValueError(f"max_clusters must be at least 1, or None to keep every coherent cluster, "
-                         f"got {cfg['max_clusters']!r}")
+    cfg["max_clusters"] = whole(cfg["max_clusters"], "max_clusters", 1, none="every coherent cluster")
     if cfg["method"] not in METHODS:
         raise ValueError(f"unknown method {cfg['method']!r}; accepted: {', '.join(map(repr, METHODS))}")
     if cfg["init"] not in INITS:

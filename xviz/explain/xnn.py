@@ -40,7 +40,7 @@ from torch import nn
 
 from ..hooks import find_layer
 from ..images import load_labelled, to_numpy
-from .base import normalize_map, npz_file, read_npz, write_npz
+from .base import normalize_map, npz_file, read_npz, whole, write_npz
 from .base import progress as progress_bar
 from .cam import channel_weights, class_map
 
@@ -365,8 +365,7 @@ def _settings(n_concepts, seed, overrides):
     if not isinstance(n_concepts, (int, np.integer)) or n_concepts < 1:
         raise ValueError(f"n_concepts must be a positive int, got {n_concepts!r}")
     for key in ("epochs", "hidden", "examples"):
-        if int(cfg[key]) < 1:
-            raise ValueError(f"{key} must be at least 1, got {cfg[key]!r}")
+        cfg[key] = whole(cfg[key], key, 1)
     for key in ("lr", "q"):
         if not cfg[key] > 0:
             raise ValueError(f"{key} must be positive, got {cfg[key]!r}")
