@@ -184,7 +184,9 @@ explanation exists above the threshold:"""),
 
 Click regions of the image to hide or show them and watch the confidence; click a node of
 the graph to load its regions; the buttons show each root and step down the graph, each
-step dropping the region whose loss costs least."""),
+step moving to the node below that keeps the most confidence. The shown set's edges are
+red (to the nodes below, each marked with the region it removes) and orange (from the
+nodes above); drag a box on the graph to zoom into a crowded level."""),
     ("code", """# NBVAL_IGNORE_OUTPUT
 explorer = xviz.SAGExplorer(g, clf=clf)
 explorer"""),
@@ -207,6 +209,8 @@ three children a node): a small graph of the regions that matter most."""),
 depth = max(d for _, d in compact.graph.nodes(data="depth"))
 print(compact.graph.number_of_nodes(), "nodes,", depth + 1, "levels; every node has at most",
       max(d for _, d in compact.graph.out_degree()), "children")"""),
+    ("code", """# NBVAL_IGNORE_OUTPUT
+xviz.SAGExplorer(compact, clf=clf)"""),
     ("code", """g.to_json("chelsea_sag.json")
 again = xviz.SAG.from_json("chelsea_sag.json")
 print(again.diverse == g.diverse)

@@ -1,6 +1,8 @@
 """SAGExplorer at the Python level: toggling regions changes the shown probabilities, and
 selecting a node, a root or a step sets the toggles. The browser side is in tests/browser/."""
+import numpy as np
 import pytest
+from bokeh.models import Plot
 
 import xviz
 from xviz.widgets import SAGExplorer
@@ -101,7 +103,13 @@ def test_the_full_image_shows_its_top_classes_from_the_start(digits_clf):
     g = xviz.sag(digits_clf, xviz.zoo.image("digit-3"), grid=4, progress=False)
     ex = SAGExplorer(g, clf=digits_clf)
     assert ex.top5[0][0] == "3" and ex.bars.data["label"][-1] == "3"  # best on top (last)
-    assert SAGExplorer(g).top5 == []  # without the model nobody scored them
+    # Without the model the search's scores serve: every subset it scored has its top classes,
+    # graph node or not (the exported HTML shows them too).
+    bare = SAGExplorer(g)
+    assert bare.top5 == [list(t) for t in g.top5[tuple(range(g.regions))]] and bare.top5[0][0] == "3"
+    other = next(k for k in g.cache if k not in g.graph and len(k) > 1)
+    bare.select(other)
+    assert bare.top5 == [list(t) for t in g.top5[other]] and bare.probability == g.cache[other]
 
 
 def test_the_roots_note_says_why_there_are_no_more_explanations(digit_sag):
@@ -137,3 +145,51 @@ def test_layout_gathers_each_roots_descendants_under_it():
     assert max(pos[(0, 1)][0], pos[(1, 2)][0]) < min(pos[(3, 4)][0], pos[(4, 5)][0])
     assert all(pos[n][1] == -d for n, (d, _) in nodes.items())
     assert _node_size(pos, 400) == 16 and _node_size({i: (i / 100, -1.0) for i in range(100)}, 400) == 6
+
+
+def test_a_tensor_baseline_is_kept_and_shown(digits_clf, tmp_path):
+    import torch
+
+    grey = torch.full((3, 32, 32), 0.5)
+    g = xviz.sag(digits_clf, xviz.zoo.image("digit-3"), grid=4, baseline=grey, progress=False)
+    assert g.settings["baseline"] == "tensor" and np.allclose(g.baseline_image(), 0.5)
+    ex = SAGExplorer(g, clf=digits_clf)  # the explorer shows hidden regions as they were scored
+    ex.select([])
+    assert np.allclose(ex.base_image, 0.5) and ex.probability == pytest.approx(g.cache[()])
+    g.to_json(tmp_path / "g.json")
+    assert np.array_equal(xviz.SAG.from_json(tmp_path / "g.json").baseline_image(), g.baseline_image())
+
+
+def test_the_page_is_drawn_from_the_state_when_it_opens(digit_sag):
+    _, g = digit_sag
+    ex = SAGExplorer(g)
+    doc = ex.layout.document
+    (callback,) = doc.callbacks._js_event_callbacks["document_ready"]
+    assert callback is ex.render  # so a state set from Python before showing or exporting is drawn
+    g.label = "3 <i>or</i> 8"
+    try:
+        assert SAGExplorer(g).render.args["label"] == "3 &lt;i&gt;or&lt;/i&gt; 8"  # the page writes it as HTML
+    finally:
+        g.label = "3"
+
+
+def test_graph_taps_keep_the_colours_and_class_names_sit_on_the_bars(digit_sag):
+    _, g = digit_sag
+    ex = SAGExplorer(g)
+    fig = ex.layout.select_one({"name": "sag-graph"})
+    (dots,) = [r for r in fig.renderers if r.name == "nodes"]
+    assert dots.nonselection_glyph.fill_alpha == 1.0 and dots.nonselection_glyph.line_alpha == 1.0
+    bars = next(f for f in ex.layout.select({"type": Plot}) if f.title.text.startswith("top classes"))
+    assert not bars.yaxis[0].visible  # an axis as wide as the longest name would shift the graph
+    assert ex.bars.data["text"][-1].startswith("3  ") and ex.bars.data["text"][-1].endswith("%")
+
+
+def test_region_ids_are_written_inside_their_regions():
+    from xviz.widgets.sag import _label_points
+
+    seg = np.zeros((40, 40), np.int32)
+    seg[:, 20:] = 1
+    seg[10:30, 5:15] = 2  # region 0 is a ring round region 2: its centroid lies in region 2
+    rows, cols = _label_points(seg, 3)
+    assert [seg[int(r), int(c)] for r, c in zip(rows, cols)] == [0, 1, 2]
+    assert abs(rows[1] - 19.5) <= 1 and abs(cols[1] - 29.5) <= 1  # a rectangle's: its centre

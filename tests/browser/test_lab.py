@@ -84,6 +84,10 @@ def root(tmp_path_factory):
     tracker = root / ".settings" / "@jupyterlab" / "notebook-extension"
     tracker.mkdir(parents=True)
     (tracker / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+    # No autosave: a page opened later must not get BokehJS from outputs saved by another page.
+    docmanager = root / ".settings" / "@jupyterlab" / "docmanager-extension"
+    docmanager.mkdir(parents=True)
+    (docmanager / "plugin.jupyterlab-settings").write_text(json.dumps({"autosave": False}))
     env = dict(os.environ, JUPYTER_CONFIG_DIR=str(config), JUPYTERLAB_SETTINGS_DIR=str(root / ".settings"),
                JUPYTERLAB_WORKSPACES_DIR=str(root / ".workspaces"), JUPYTER_RUNTIME_DIR=str(root / ".runtime"),
                OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
@@ -291,6 +295,26 @@ def test_lab_concept_board_switches_concept_on_click(notebook):
     assert errors(page) == []
 
 
+def test_lab_a_second_page_on_the_same_kernel_shows_views(browser, lab, notebook):
+    """A reloaded tab, or a second one, on a running kernel has no BokehJS: showing a view
+    there must bring it (once per page), or every view fails to render."""
+    base, token = lab
+    context, page = new_page(browser, base)
+    try:
+        page.goto(f"{base}/lab/tree/{NOTEBOOK}?reset&token={token}")
+        page.wait_for_function("""() => { const w = window.jupyterapp && jupyterapp.shell.currentWidget;
+            const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+            return !!k && k.status === 'idle' && k.connectionStatus === 'connected'; }""", timeout=60_000)
+        assert page.evaluate("() => !window.Bokeh")  # nothing was saved with the notebook
+        page.evaluate("() => { const nb = jupyterapp.shell.currentWidget.content; nb.activeCellIndex = 2;"
+                      " return jupyterapp.commands.execute('notebook:run-cell'); }")  # the SAGExplorer cell
+        page.wait_for_function(f"() => !!(window.Bokeh && {find('sag-info')})", timeout=60_000)
+        page.locator(".jp-Notebook .jp-CodeCell:visible .bk-Canvas").first.wait_for(timeout=30_000)
+        assert errors(page) == []
+    finally:
+        context.close()
+
+
 @pytest.fixture(scope="module")
 def voila(root):
     require("voila")
@@ -325,7 +349,7 @@ def test_voila_sag_explorer_is_live(browser, voila, reference):
 # -- the project's own notebooks, run in Lab as a user would ----------------------------------
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 # Each notebook with the models its views name, and how many cells show a view.
-REAL = {"03_structured_attention_graphs.ipynb": (["sag-info", "sag-graph"], 1),
+REAL = {"03_structured_attention_graphs.ipynb": (["sag-info", "sag-graph"], 2),
         "05_summaries_and_layers.ipynb": (["layer-state", "summary-info"], 4)}
 CELLS_JS = """() => { const cells = jupyterapp.shell.currentWidget.content.model.cells, out = [];
     for (let i = 0; i < cells.length; i++) { const c = cells.get(i);

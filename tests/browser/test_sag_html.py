@@ -95,3 +95,50 @@ def test_step_moves_to_the_child_that_keeps_most(page, exported):
     assert colors.count("#f58518") == g.graph.in_degree(child)
     assert colors.count("#e45756") == g.graph.out_degree(child)
     assert page.errors == []
+
+
+def test_a_state_set_before_export_is_what_the_page_shows(page, exported, tmp_path):
+    _, g, _ = exported
+    ex = SAGExplorer(g)
+    ex.show_root(0)
+    ex.toggle(g.diverse[0][0])
+    path = ex.to_html(tmp_path / "state.html")
+    open_view(page, path)
+    assert selected(page) == g.diverse[0][1:]
+    assert f"<b>{len(g.diverse[0]) - 1}</b> of {g.regions} regions shown" in info(page)
+    full = SAGExplorer(g).to_html(tmp_path / "full.html")
+    shown = page.evaluate(f"() => Array.from({model('shown-image')}.data.image[0])")
+    open_view(page, full)
+    assert shown != page.evaluate(f"() => Array.from({model('shown-image')}.data.image[0])")  # masked at load
+    assert page.errors == []
+
+
+def test_a_node_tapped_again_loads_again_and_others_keep_their_colours(page, exported):
+    path, g, ex = exported
+    open_view(page, path)
+    nodes = ex.nodes.data
+    i = next(k for k, r in enumerate(nodes["regions"]) if g.graph.nodes[tuple(r)]["depth"] == 1)
+    node = tuple(nodes["regions"][i])
+    click_data(page, "sag-graph", nodes["x"][i], nodes["y"][i])
+    assert selected(page) == node
+    assert page.evaluate(f"() => {model('sag-nodes')}.selected.indices.length") == 0  # nothing fades
+    page.locator("button:has-text('full image')").click()
+    page.wait_for_timeout(300)
+    click_data(page, "sag-graph", nodes["x"][i], nodes["y"][i])
+    assert selected(page) == node
+    assert page.errors == []
+
+
+def test_removal_marks_never_cover_each_other(page, exported):
+    path, g, _ = exported
+    open_view(page, path)
+    page.locator("button:has-text('root 1')").click()
+    page.wait_for_timeout(300)
+    marks = page.evaluate(f"() => {model('sag-near-marks')}.data")
+    width = page.evaluate(f"() => {model('sag-graph')}.inner_width")
+    root = g.diverse[0]
+    costliest = min(g.graph.successors(root), key=lambda c: g.graph.nodes[c]["p"])
+    assert f"-{g.graph.edges[root, costliest]['removed']}" in marks["text"]
+    at = [x * width for x in marks["x"]]  # x_range is 0..1 before any zoom
+    half = [4 * (len(t) - 1) + 6 for t in marks["text"]]
+    assert all(abs(at[a] - at[b]) >= half[a] + half[b] for a in range(len(at)) for b in range(a))

@@ -436,6 +436,11 @@ class SAG:
         Images through the model (I-GOS ordering included) and wall time.
     cache : dict
         Sorted tuple -> p of every subset scored.
+    top5 : dict
+        Sorted tuple -> ``[label, prob]`` of the five top classes, for every subset scored.
+    baseline : numpy.ndarray or None
+        H x W x 3: what hidden regions showed, kept only when it was given as a tensor
+        (named and number baselines are made again from ``settings``).
     history : dict
         ``order`` (region ids, most important first); ``steps``, one entry per beam step of
         the first search: ``candidates``, ``sufficient`` (of them), ``roots`` (distinct
@@ -464,6 +469,8 @@ class SAG:
     seconds: float = 0.0
     cache: dict = field(default_factory=dict)
     history: dict = field(default_factory=dict)
+    top5: dict = field(default_factory=dict)
+    baseline: np.ndarray = None
 
     @property
     def regions(self):
@@ -497,6 +504,15 @@ class SAG:
             raise ValueError(f"regions {bad} do not exist; this SAG has regions 0..{self.regions - 1}")
         return subset_masks(self.footprints(), [_key(subset)])[0, 0].numpy()
 
+    def baseline_image(self):
+        """H x W x 3 float32: what the hidden regions showed when the subsets were scored."""
+        if self.baseline is not None:
+            return self.baseline
+        if self.settings.get("baseline") == "tensor":
+            raise ValueError("this SAG was made with a tensor baseline by an older xviz, which did not keep it")
+        x = torch.as_tensor(self.image).permute(2, 0, 1)[None]
+        return to_numpy(make_baseline(x, self.settings.get("baseline", "black")))[0]
+
     def relative(self, subset):
         """p(subset) / p_full of a subset that was scored (see ``cache``)."""
         key = _key(subset)
@@ -521,7 +537,10 @@ class SAG:
                 "p_full": self.p_full, "threshold": self.threshold, "roots": [list(r) for r in self.roots],
                 "diverse": [list(r) for r in self.diverse], "graph": nx.node_link_data(self.graph, edges="edges"),
                 "settings": self.settings, "passes": self.passes, "seconds": self.seconds,
-                "cache": [[list(k), v] for k, v in self.cache.items()], "history": self.history}
+                "cache": [[list(k), v] for k, v in self.cache.items()], "history": self.history,
+                "top5": [[list(k), v] for k, v in self.top5.items()]}
+        if self.baseline is not None:
+            data["baseline"] = _encode(self.baseline, np.float32)
         Path(path).write_text(json.dumps(data))
 
     @classmethod
@@ -534,7 +553,9 @@ class SAG:
                    target=data["target"], label=data["label"], p_full=data["p_full"], threshold=data["threshold"],
                    roots=[tuple(r) for r in data["roots"]], diverse=[tuple(r) for r in data["diverse"]],
                    graph=_graph_from_json(data["graph"]), settings=data["settings"], passes=data["passes"],
-                   seconds=data["seconds"], cache={tuple(k): v for k, v in data["cache"]}, history=data["history"])
+                   seconds=data["seconds"], cache={tuple(k): v for k, v in data["cache"]}, history=data["history"],
+                   top5={tuple(k): v for k, v in data.get("top5", [])},  # older files: nodes only
+                   baseline=_decode(data["baseline"], np.float32) if "baseline" in data else None)
 
 
 # -- the method ------------------------------------------------------------------------------
@@ -706,4 +727,5 @@ def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_
                "seconds": dict(score.seconds)}
     return SAG(image=picture, segments=segments, target=t, label=clf.label(t), p_full=p_full, threshold=threshold,
                roots=roots, diverse=diverse, graph=graph, settings=settings, passes=clf.images_scored - passes,
-               seconds=time.perf_counter() - start, cache=dict(score.p), history=history)
+               seconds=time.perf_counter() - start, cache=dict(score.p), history=history, top5=dict(score.top5),
+               baseline=to_numpy(score.base)[0] if isinstance(baseline, torch.Tensor) else None)

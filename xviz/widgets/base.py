@@ -8,18 +8,32 @@ import logging
 
 from ..report import to_html, write_html
 
-_bokeh_loaded = False
+_bokeh_pages = set()
+
+
+def _page():
+    """The Jupyter client session of the running cell: one per browser page (a reloaded tab,
+    or a second one on the same kernel, is a new one); None outside a kernel."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    get_parent = getattr(shell, "get_parent", None)
+    return get_parent().get("header", {}).get("session") if get_parent else None
 
 
 def load_bokeh():
-    """Put BokehJS into the notebook page once, inline (classrooms are often offline)."""
-    global _bokeh_loaded
-    if not _bokeh_loaded:
+    """Put BokehJS into the notebook page, inline (classrooms are often offline), once per page.
+
+    Once per kernel is not enough: a page reloaded while the kernel runs has lost BokehJS,
+    and every view shown there afterwards would fail to render.
+    """
+    page = _page()
+    if page not in _bokeh_pages:
         from bokeh.io import output_notebook
         from bokeh.resources import INLINE
 
         output_notebook(INLINE, hide_banner=True)
-        _bokeh_loaded = True
+        _bokeh_pages.add(page)
 
 
 class View:
@@ -44,6 +58,7 @@ class View:
     def _ipython_display_(self):
         from IPython.display import display
 
+        load_bokeh()  # this page may not have BokehJS even if the widget exists (a reload)
         display(self.widget)
 
     def to_html(self, path=None):

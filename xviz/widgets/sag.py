@@ -12,6 +12,7 @@ import io
 from collections import Counter
 
 import numpy as np
+from bokeh.document import Document
 from bokeh.layouts import column, row
 from bokeh.models import (Button, ColorBar, ColumnDataSource, CustomJS, Div, FactorRange, HoverTool,
                           LinearColorMapper, Range1d, TapTool)
@@ -19,8 +20,6 @@ from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
 
 from .. import plots
-from ..images import baseline as make_baseline
-from ..images import to_numpy, to_tensor
 from .base import View
 from .js import HELPERS
 
@@ -50,30 +49,34 @@ if (at < 0) {
 info.text = text;
 const top = at >= 0 ? known.data.top5[at] : [];
 const names = top.map(t => t[0]).reverse();
-bars.data = {label: names, p: top.map(t => t[1]).reverse(), text: top.map(t => (100 * t[1]).toFixed(1) + "%").reverse()};
+bars.data = {label: names, p: top.map(t => t[1]).reverse(), text: top.map(t => `${t[0]}  ${(100 * t[1]).toFixed(1)}%`).reverse()};
 bar_range.factors = names;
 const n = nodes.data.key.indexOf(key);
 current.data = n >= 0 ? {x: [nodes.data.x[n]], y: [nodes.data.y[n]]} : {x: [], y: []};
 // The current node's edges stand out of the others: red to its children, each marked with
 // the region it removes, orange from its parents; the info lists what each removal leaves.
 const e = edges.data, lines = {x0: [], y0: [], x1: [], y1: [], color: []}, marks = {x: [], y: [], text: []};
-const after = [], crowded = e.parent.filter(k => k == key).length > 10;
+const after = [];
 for (let j = 0; n >= 0 && j < e.parent.length; j++) {
   const down = e.parent[j] == key;
   if (!down && e.child[j] != key) continue;
   for (const c of ["x0", "y0", "x1", "y1"]) lines[c].push(e[c][j]);
   lines.color.push(down ? "#e45756" : "#f58518");
-  if (!down) continue;
-  after.push([e.p[j], e.removed[j]]);
-  if (crowded) continue;  // marks would cover each other; the info lists the removals
-  marks.x.push(e.x0[j] + 0.8 * (e.x1[j] - e.x0[j]));
-  marks.y.push(e.y0[j] + 0.8 * (e.y1[j] - e.y0[j]));
-  marks.text.push(`-${e.removed[j]}`);
+  if (down) after.push([e.p[j], e.removed[j], e.x0[j] + 0.8 * (e.x1[j] - e.x0[j]), e.y0[j] + 0.8 * (e.y1[j] - e.y0[j])]);
 }
 near.data = lines;
+// Marks, costliest removal first, each only where it covers no mark already placed (on
+// screen, at the current zoom); the info below lists every removal anyway.
+after.sort((a, b) => a[0] - b[0]);
+const xr = graph.x_range, px = (graph.inner_width || graph.width - 90) / (xr.end - xr.start), placed = [];
+for (const [p, r, x, y] of after) {
+  const half = 4 * String(r).length + 6, at = (x - xr.start) * px;
+  if (placed.some(([a, h]) => Math.abs(a - at) < half + h)) continue;
+  placed.push([at, half]);
+  marks.x.push(x); marks.y.push(y); marks.text.push(`-${r}`);
+}
 near_marks.data = marks;
 if (after.length) {
-  after.sort((a, b) => a[0] - b[0]);
   const listed = after.slice(0, 8).map(([p, r]) => `<b>${r}</b> leaves ${(100 * p / p_full).toFixed(0)}%`);
   info.text += `<br>Without one more region (red edges): ${listed.join(", ")}${after.length > 8 ? ", ..." : ""}.`;
 }
@@ -89,11 +92,14 @@ sel[r] = sel[r] ? 0 : 1;
 state.data = {selected: [sel]};
 """
 
+# A tap loads the node's regions, then clears the selection: the other nodes keep their
+# colours, and a second tap on the same node loads it again.
 NODE_JS = """
 const idx = nodes.selected.indices;
 if (!idx.length) return;
 const sel = new Array(count).fill(0);
 for (const r of nodes.data.regions[idx[0]]) sel[r] = 1;
+nodes.selected.indices = [];
 state.data = {selected: [sel]};
 """
 
@@ -111,7 +117,10 @@ const key = ids.join(","), e = edges.data;
 let best = -1;
 for (let j = 0; j < e.parent.length; j++)
   if (e.parent[j] == key && (best < 0 || e.p[j] > e.p[best])) best = j;
-if (best < 0) { info.text = "No smaller subset below this one in the graph: pick a root or a node."; return; }
+if (best < 0) {
+  if (!info.text.includes("No smaller subset")) info.text += "<br>No smaller subset below this one in the graph: pick a root or a node.";
+  return;
+}
 const next = new Array(sel.length).fill(0);
 for (const r of e.child_regions[best]) next[r] = 1;
 state.data = {selected: [next]};
@@ -159,6 +168,34 @@ def _node_size(pos, plot_width, largest=16, smallest=6):
     """Marker size (px) that keeps the nodes of the widest level from covering each other."""
     widest = max(Counter(y for _, y in pos.values()).values(), default=1)
     return float(np.clip(0.8 * plot_width / (widest + 1), smallest, largest))
+
+
+def _label_points(segments, count):
+    """Row and column where each region's id is written: of the points deep inside it (at
+    least 80% of the largest distance to its border), the one nearest its centroid. The
+    centroid itself may lie in another superpixel; for a grid cell it is the point chosen."""
+    from scipy import ndimage
+
+    rows, cols = np.zeros(count), np.zeros(count)
+    for r, box in enumerate(ndimage.find_objects(segments + 1, max_label=count)):
+        if box is None:
+            continue
+        inside = np.pad(segments[box] == r, 1)
+        depth = ndimage.distance_transform_edt(inside)[1:-1, 1:-1]
+        ys, xs = np.nonzero(depth >= 0.8 * depth.max())
+        cy, cx = np.argwhere(inside[1:-1, 1:-1]).mean(0)
+        k = np.argmin((ys - cy) ** 2 + (xs - cx) ** 2)
+        rows[r], cols[r] = ys[k] + box[0].start, xs[k] + box[1].start
+    return rows, cols
+
+
+def _via(graph, node):
+    """How a node is reached: the region each parent removes and what that costs (at most 3)."""
+    if graph.nodes[node].get("root"):
+        return "a root: a minimal sufficient set"
+    edges = sorted(graph.in_edges(node, data=True), key=lambda e: e[2]["drop"])
+    text = [f"-{d['removed']} from {{{', '.join(map(str, a))}}} (p -{d['drop']:.3f})" for a, _, d in edges[:3]]
+    return "; ".join(text) + ("; ..." if len(edges) > 3 else "")
 
 
 def _roots_note(g):
@@ -210,15 +247,18 @@ class SAGExplorer(View):
     def __init__(self, sag, clf=None, width=320):
         self.sag, self.clf = sag, clf
         self.count = sag.regions
-        kind = sag.settings.get("baseline", "black")
-        self.base_image = to_numpy(make_baseline(to_tensor(sag.image), kind))[0]  # once: a blur is not free
+        self.base_image = sag.baseline_image()  # once: a blur is not free
         self._build(width)
+        # The page draws the shown image, texts and highlights from the state when it opens,
+        # so a state set from Python (before showing or exporting) is what the page shows.
+        Document().add_root(self._layout)
+        self._layout.document.js_on_event("document_ready", self.render)
         super().__init__(self._layout)
 
     # -- data ---------------------------------------------------------------------------
     def _known(self):
         g = self.sag
-        table = {k: (p, []) for k, p in g.cache.items()}
+        table = {k: (p, g.top5.get(k, [])) for k, p in g.cache.items()}
         for node, data in g.graph.nodes(data=True):
             table[tuple(node)] = (data["p"], data["top5"])
         full = tuple(range(self.count))
@@ -256,9 +296,9 @@ class SAGExplorer(View):
                                 "photo": plots.to_rgba(g.image), "base": plots.to_rgba(self.base_image),
                                 "segments": g.segments.ravel().astype(np.int32), "size": [H, W],
                                 "grid": int(g.settings.get("grid", 0)), "kind": g.settings.get("regions", "grid"),
-                                "info": self.info, "label": g.label, "p_full": float(g.p_full),
+                                "info": self.info, "label": html.escape(g.label), "p_full": float(g.p_full),
                                 "threshold": float(g.threshold), "bars": self.bars, "bar_range": bar_figure.y_range,
-                                "nodes": self.nodes, "current": self.current, "edges": self.edges, "near": self.near,
+                                "nodes": self.nodes, "current": self.current, "edges": self.edges, "near": self.near, "graph": graph_figure,
                                 "near_marks": self.near_marks, "live": self.clf is not None},
                           code=RENDER_JS)
         self.state.js_on_change("data", render)
@@ -287,12 +327,9 @@ class SAGExplorer(View):
         rgba = np.zeros(fine.shape + (4,), np.uint8)
         rgba[edge] = (255, 255, 255, 150)
         fig.image_rgba(image=[np.ascontiguousarray(rgba[::-1]).view(np.uint32)[..., 0]], x=0, y=0, dw=W, dh=H)
-        ids = np.arange(self.count)
-        rows, cols = np.indices(seg.shape)
-        cy = np.bincount(seg.ravel(), rows.ravel(), self.count) / np.maximum(np.bincount(seg.ravel(), None, self.count), 1)
-        cx = np.bincount(seg.ravel(), cols.ravel(), self.count) / np.maximum(np.bincount(seg.ravel(), None, self.count), 1)
-        fig.text(x=cx + 0.5, y=H - cy - 0.5, text=[str(i) for i in ids], text_font_size="7pt", text_color="white",
-                 text_align="center", text_baseline="middle", text_alpha=0.8)
+        cy, cx = _label_points(seg, self.count)
+        fig.text(x=cx + 0.5, y=H - cy - 0.5, text=[str(i) for i in range(self.count)], text_font_size="7pt",
+                 text_color="white", text_align="center", text_baseline="middle", text_alpha=0.8)
 
     def _graph_figure(self, width):
         g = self.sag
@@ -304,7 +341,8 @@ class SAGExplorer(View):
             "x": [pos[n][0] for n in order], "y": [pos[n][1] for n in order],
             "p": [graph.nodes[n]["p"] for n in order], "relative": [graph.nodes[n]["relative"] for n in order],
             "size": [len(n) for n in order], "thumb": [_png(self._shown(n)) for n in order],
-            "name": ["{" + ", ".join(map(str, n)) + "}" for n in order]}, name="sag-nodes")
+            "name": ["{" + ", ".join(map(str, n)) + "}" for n in order],
+            "via": [_via(graph, n) for n in order]}, name="sag-nodes")
         links = list(graph.edges(data=True))
         edges = ColumnDataSource({
             "x0": [pos[a][0] for a, _, _ in links], "y0": [pos[a][1] for a, _, _ in links],
@@ -316,21 +354,23 @@ class SAGExplorer(View):
             "width": [0.5 + 3 * max(0.0, d["drop"]) / max(g.p_full, 1e-12) for _, _, d in links]})
         depth = max([graph.nodes[n]["depth"] for n in graph] or [0])
         # Box zoom (drag) and wheel zoom pull a crowded level apart; a tap still picks a node.
-        fig = figure(width=width + 140, height=max(220, 90 * (depth + 1) + 60), title="the graph: roots on top; an edge removes a region", x_range=Range1d(0, 1), y_range=Range1d(-depth - 0.5, 0.5),
-                     toolbar_location="above", tools="box_zoom,wheel_zoom,pan,reset", active_drag="box_zoom",
+        # The tools sit below, in sight (above, the title pushes them into an overflow menu).
+        fig = figure(width=width + 140, height=max(250, 90 * (depth + 1) + 90), title="the graph: roots on top; "
+                     "an edge removes a region", x_range=Range1d(0, 1), y_range=Range1d(-depth - 0.5, 0.5),
+                     toolbar_location="below", tools="box_zoom,wheel_zoom,pan,reset", active_drag="box_zoom",
                      active_scroll=None, min_border=10)
         fig.name = "sag-graph"
-        fig.toolbar.autohide = True
         fig.axis.visible = False
         fig.grid.visible = False
-        segs = fig.segment("x0", "y0", "x1", "y1", source=edges, line_width="width", line_color="#999999",
+        fig.segment("x0", "y0", "x1", "y1", source=edges, line_width="width", line_color="#999999",
                            line_alpha=0.45)
         near = ColumnDataSource({"x0": [], "y0": [], "x1": [], "y1": [], "color": []}, name="sag-near")
         fig.segment("x0", "y0", "x1", "y1", source=near, line_width=2.5, line_color="color")
         mapper = LinearColorMapper(palette=Viridis256, low=0, high=1)
-        size = _node_size(pos, width + 60)
+        size = _node_size(pos, width)  # about the plotting width: the figure less colour bar and tools
         dots = fig.scatter("x", "y", source=nodes, size=size, fill_color={"field": "relative", "transform": mapper},
-                           line_color="#333333", name="nodes")
+                           line_color="#333333", name="nodes", nonselection_fill_alpha=1.0,
+                           nonselection_line_alpha=1.0)
         current = ColumnDataSource({"x": [], "y": []})
         fig.scatter("x", "y", source=current, size=size + 10, fill_alpha=0, line_color="#e45756", line_width=3)
         marks = ColumnDataSource({"x": [], "y": [], "text": []}, name="sag-near-marks")
@@ -338,11 +378,12 @@ class SAGExplorer(View):
                  text_align="center", text_baseline="middle", background_fill_color="white",
                  background_fill_alpha=0.8)
         fig.add_tools(TapTool(renderers=[dots]))
+        # Only nodes have a tooltip (one per edge under the pointer would cover it); a node's
+        # says which region its parents removed and the drop.
         fig.add_tools(HoverTool(renderers=[dots], tooltips="""
             <div><img src="@thumb" width="96" height="96"></div>
-            <div>regions @name</div><div>p = @p{0.000}, @relative{0%} of the full image</div>"""))
-        fig.add_tools(HoverTool(renderers=[segs], line_policy="interp",
-                                tooltips=[("removed region", "@removed"), ("confidence drop", "@drop{0.000}")]))
+            <div>regions @name</div><div>p = @p{0.000}, @relative{0%} of the full image</div>
+            <div style="max-width: 260px">@via</div>"""))
         fig.add_layout(ColorBar(color_mapper=mapper, title="relative confidence", width=8), "right")
         return fig, nodes, edges, current, near, marks
 
@@ -351,11 +392,14 @@ class SAGExplorer(View):
         top = self.known.data["top5"][start]
         names = [t[0] for t in top][::-1]
         bars = ColumnDataSource({"label": names, "p": [t[1] for t in top][::-1],
-                                 "text": [f"{100 * t[1]:.1f}%" for t in top][::-1]}, name="sag-bars")
+                                 "text": [f"{t[0]}  {100 * t[1]:.1f}%" for t in top][::-1]}, name="sag-bars")
+        # Class names are written on the bars, not on an axis: an axis as wide as the longest
+        # name would move the graph above whenever the shown classes change.
         fig = figure(y_range=FactorRange(*names), x_range=Range1d(0, 1.15), width=width + 140, height=190,
-                     title="top classes of the shown image", toolbar_location=None, tools="")
-        fig.hbar(y="label", right="p", height=0.7, source=bars, color="#4c78a8")
-        fig.text(x="p", y="label", text="text", source=bars, x_offset=4, text_baseline="middle", text_font_size="8pt")
+                     title="top classes of the shown image", toolbar_location=None, tools="", min_border_left=10)
+        fig.hbar(y="label", right="p", height=0.7, source=bars, color="#b3cde3")
+        fig.text(x=0, y="label", text="text", source=bars, x_offset=4, text_baseline="middle", text_font_size="8pt")
+        fig.yaxis.visible = False
         fig.ygrid.visible = False
         return fig, bars
 
@@ -368,10 +412,11 @@ class SAGExplorer(View):
             return b
 
         roots = [button(f"root {i + 1}", r, f"root-{i + 1}") for i, r in enumerate(self.sag.diverse)]
+        rows = [row(*roots[i:i + 2]) for i in range(0, len(roots), 2)]  # two a row: many roots wrap
         step = Button(label="step: drop a region", width=150, name="step")
         step.js_on_event("button_click", CustomJS(args={"state": self.state, "edges": self.edges,
                                                         "info": self.info}, code=STEP_JS))
-        return column(row(button("full image", None, "reset"), step), row(*roots) if roots else Div(),
+        return column(row(button("full image", None, "reset"), step), *rows,
                       Div(text=_roots_note(self.sag), width=300, name="sag-roots-note"))
 
     def to_html(self, path=None):
