@@ -49,7 +49,8 @@ if (at < 0) {
 info.text = text;
 const top = at >= 0 ? known.data.top5[at] : [];
 const names = top.map(t => t[0]).reverse();
-bars.data = {label: names, p: top.map(t => t[1]).reverse(), text: top.map(t => `${t[0]}  ${(100 * t[1]).toFixed(1)}%`).reverse()};
+bars.data = {label: names, p: top.map(t => t[1]).reverse(),
+             text: top.map(t => `${t[0]}  ${(100 * t[1]).toFixed(1)}%`).reverse()};
 bar_range.factors = names;
 const n = nodes.data.key.indexOf(key);
 current.data = n >= 0 ? {x: [nodes.data.x[n]], y: [nodes.data.y[n]]} : {x: [], y: []};
@@ -62,7 +63,8 @@ for (let j = 0; n >= 0 && j < e.parent.length; j++) {
   if (!down && e.child[j] != key) continue;
   for (const c of ["x0", "y0", "x1", "y1"]) lines[c].push(e[c][j]);
   lines.color.push(down ? "#e45756" : "#f58518");
-  if (down) after.push([e.p[j], e.removed[j], e.x0[j] + 0.8 * (e.x1[j] - e.x0[j]), e.y0[j] + 0.8 * (e.y1[j] - e.y0[j])]);
+  if (down) after.push([e.p[j], e.removed[j], e.x0[j] + 0.8 * (e.x1[j] - e.x0[j]),
+                        e.y0[j] + 0.8 * (e.y1[j] - e.y0[j])]);
 }
 near.data = lines;
 // Marks, costliest removal first, each only where it covers no mark already placed (on
@@ -118,7 +120,8 @@ let best = -1;
 for (let j = 0; j < e.parent.length; j++)
   if (e.parent[j] == key && (best < 0 || e.p[j] > e.p[best])) best = j;
 if (best < 0) {
-  if (!info.text.includes("No smaller subset")) info.text += "<br>No smaller subset below this one in the graph: pick a root or a node.";
+  const bottom = "No smaller subset below this one in the graph: pick a root or a node.";
+  if (!info.text.includes(bottom)) info.text += "<br>" + bottom;
   return;
 }
 const next = new Array(sel.length).fill(0);
@@ -298,8 +301,8 @@ class SAGExplorer(View):
                                 "grid": int(g.settings.get("grid", 0)), "kind": g.settings.get("regions", "grid"),
                                 "info": self.info, "label": html.escape(g.label), "p_full": float(g.p_full),
                                 "threshold": float(g.threshold), "bars": self.bars, "bar_range": bar_figure.y_range,
-                                "nodes": self.nodes, "current": self.current, "edges": self.edges, "near": self.near, "graph": graph_figure,
-                                "near_marks": self.near_marks, "live": self.clf is not None},
+                                "nodes": self.nodes, "current": self.current, "edges": self.edges, "near": self.near,
+                                "near_marks": self.near_marks, "graph": graph_figure, "live": self.clf is not None},
                           code=RENDER_JS)
         self.state.js_on_change("data", render)
         self.known.js_on_change("data", render)
@@ -362,8 +365,7 @@ class SAGExplorer(View):
         fig.name = "sag-graph"
         fig.axis.visible = False
         fig.grid.visible = False
-        fig.segment("x0", "y0", "x1", "y1", source=edges, line_width="width", line_color="#999999",
-                           line_alpha=0.45)
+        fig.segment("x0", "y0", "x1", "y1", source=edges, line_width="width", line_color="#999999", line_alpha=0.45)
         near = ColumnDataSource({"x0": [], "y0": [], "x1": [], "y1": [], "color": []}, name="sag-near")
         fig.segment("x0", "y0", "x1", "y1", source=near, line_width=2.5, line_color="color")
         mapper = LinearColorMapper(palette=Viridis256, low=0, high=1)
