@@ -75,3 +75,45 @@ def test_results_of_different_images_or_classes_are_refused(digit_results):
 def test_show_refuses_other_objects():
     with pytest.raises(ValueError, match="no view for int"):
         xviz.show(3)
+
+
+def test_results_of_the_same_method_get_distinct_names(digit_results):
+    clf, results = digit_results
+    img = xviz.zoo.image("digit-3")
+    again = xviz.integrated_gradients(clf, img, steps=8)
+    view = HeatmapView([results[1], again], clf=clf, grid=8)
+    assert view.methods == ["integrated_gradients", "integrated_gradients (2)"]
+    view.method = "integrated_gradients (2)"  # the second can be chosen
+    assert np.array_equal(view.heat.data["image"][0], again.mask[::-1])
+    assert view.main.title.text.startswith("integrated_gradients (2): 3")
+
+
+def test_one_curve_tooltip_holds_every_methods_score(digit_results):
+    from bokeh.models import HoverTool
+
+    clf, results = digit_results
+    view = HeatmapView(results, clf=clf, grid=8)
+    tools = list(view.layout.select({"type": HoverTool}))
+    assert len(tools) == 2 and all(len(t.renderers) == 1 for t in tools)  # deletion, insertion: one each
+    steps = tools[0].renderers[0].data_source.data
+    d = [c[0] for c in view.curves]
+    k = 10
+    assert steps["x"][k] == pytest.approx(d[0].fractions[k])
+    assert steps["values"][k] == (f"gradcam: <b>{d[0].scores[k]:.3f}</b><br>"
+                                  f"integrated_gradients: <b>{d[1].scores[k]:.3f}</b>")
+
+
+def test_the_scrubber_is_drawn_from_its_state_when_the_page_opens(digit_results):
+    clf, results = digit_results
+    view = HeatmapView(results, clf=clf, grid=8)
+    (callback,) = view.layout.document.callbacks._js_event_callbacks["document_ready"]
+    assert callback is view.scrub
+    assert HeatmapView(results).scrub is None and HeatmapView(results).layout.document is None  # no curves
+    label = results[0].label
+    try:
+        for r in results:
+            r.label = "<b>3</b>"
+        assert HeatmapView(results, clf=clf, grid=8).scrub.args["label"] == "&lt;b&gt;3&lt;/b&gt;"
+    finally:
+        for r in results:
+            r.label = label

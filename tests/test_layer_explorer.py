@@ -43,7 +43,8 @@ def test_setting_the_layer_and_cluster_changes_what_is_shown(lay):
     assert np.allclose(view.heat.data["image"][0], shown_map(deep, 1, view._map_size))
     assert view.thumbs.data["outline"][1] == "#e45756" and view.thumbs.data["outline"][0] == "#ffffff"
     sizes = dict(zip(view.points.data["cluster"], view.points.data["size"]))
-    assert sizes[1] == 11 and sizes[0] == 7
+    assert sizes["2"] == 11 and sizes["1"] == 7  # numbered from 1, as the thumbnails are
+    assert view.thumbs.data["text"][1].startswith("2")
     view.layer = 0  # an index works too
     assert view.layer == "features.3" and view.cluster == 0
 

@@ -78,3 +78,13 @@ def test_choosing_another_method_swaps_the_heatmap(page, exported):
     shown = np.array(page.evaluate(f"() => Array.from({model('heatmap')}.data_source.data.image[0])"))
     assert np.allclose(shown, view.results[1].mask[::-1].ravel(), atol=1e-6)
     assert page.errors == []
+
+
+def test_a_scrubber_state_set_before_export_is_what_the_page_shows(page, exported, tmp_path):
+    _, view = exported
+    again = HeatmapView(view.results, curves=view.curves)
+    again.step_slider.value, again.mode.active = 20, 1
+    open_view(page, again.to_html(tmp_path / "step.html"))
+    text = page.evaluate(f"() => {model('scrub-info')}.text")
+    assert text.startswith("<b>insertion</b>, step 20 of") and f"{view.curves[0][1].scores[20]:.3f}" in text
+    assert page.errors == []

@@ -6,6 +6,8 @@ standalone HTML file with no kernel. Views read result objects; they compute not
 """
 import logging
 
+from bokeh.document import Document
+
 from ..report import to_html, write_html
 
 _bokeh_pages = set()
@@ -41,9 +43,15 @@ class View:
 
     title = "xviz"
 
-    def __init__(self, layout):
+    def __init__(self, layout, on_load=None):
+        """``on_load``: a CustomJS that draws the page from the view's state. It runs when the
+        page opens (notebook or exported file), so a state set from Python, or left by clicks
+        whose drawing stayed in the browser, is what the page shows."""
         self.layout = layout
         self._widget = None
+        if on_load is not None:
+            Document().add_root(layout)
+            layout.document.js_on_event("document_ready", on_load)
 
     @property
     def widget(self):

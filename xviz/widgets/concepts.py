@@ -224,8 +224,9 @@ class ConceptBoard(View):
                 "texts": [[[_signed(v) for v in vs] for vs in per] for per in values],
                 "baselines": [[["bottom" if v >= 0 else "top" for v in vs] for vs in per] for per in values],
                 "info": [[self._info(i, c) for c in range(m)] for i in range(self.n_images)],
+                # short enough for the picture's width: "image 0: concept 1, activation 7.16 (100% of max)"
                 "title": [[f"image {i}: concept {j + 1}, activation {ex.activations[i, j]:.2f} "
-                           f"({100 * strong[i, j]:.0f}% of its strongest)"
+                           f"({100 * strong[i, j]:.0f}% of max)"
                            for j in range(k)] for i in range(self.n_images)],
                 "option": self._options()}
 
@@ -376,6 +377,7 @@ class ConceptBoard(View):
         chart.xaxis.axis_label = "concept"
         info = Div(text="", width=self.width, name=f"concepts-info{suffix}")
         self.selects.append(select)
+        pic.title.text_font_size = "8pt"
         self.pictures.append(pic)
         self.photos.append(photo)
         self.heats.append(heat)

@@ -4,8 +4,8 @@ import html
 import numpy as np
 from bokeh import palettes
 from bokeh.layouts import column, row
-from bokeh.models import (ColumnDataSource, CustomJS, Div, Legend, LegendItem, LinearColorMapper, RadioButtonGroup,
-                          Select, Slider, Span)
+from bokeh.models import (ColumnDataSource, CustomJS, Div, HoverTool, Legend, LegendItem, LinearColorMapper,
+                          RadioButtonGroup, Select, Slider, Span)
 from bokeh.plotting import figure
 
 from .. import plots
@@ -43,6 +43,16 @@ const i = Math.max(0, select.options.indexOf(select.value));
 heat.data = {image: [store.data.mask[i]]};
 main.title.text = store.data.title[i];
 """
+
+
+def _distinct(names):
+    """The names, numbered where several are the same ("gradcam", "gradcam (2)"), so each
+    result can be chosen."""
+    seen, out = {}, []
+    for name in names:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if names.count(name) == 1 or seen[name] == 1 else f"{name} ({seen[name]})")
+    return out
 
 
 class HeatmapView(View):
@@ -92,21 +102,24 @@ class HeatmapView(View):
             curves = make_curves(clf, results, baseline=baseline, grid=grid)
             curves = curves if isinstance(curves, list) else [curves]
         self.results, self.curves = results, curves
-        self.methods = [r.method for r in results]
+        self.methods = _distinct([r.method for r in results])
         self._build(width, baseline)
-        super().__init__(self._layout)
+        super().__init__(self._layout, on_load=self.scrub)  # the scrubber draws in the page
 
     # -- building -----------------------------------------------------------------------
-    def _titles(self):
-        titles = []
+    def _details(self):
+        """What each result's title says after its name: the class, and the AUCs when known."""
+        details = []
         for k, r in enumerate(self.results):
             auc = f" (deletion {self.curves[k][0].auc:.3f}, insertion {self.curves[k][1].auc:.3f})" if self.curves else ""
-            titles.append(f"{r.method}: {r.label}{auc}")
-        return titles
+            details.append(f"{r.label}{auc}")
+        return details
 
     def _build(self, width, baseline):
         first = self.results[0]
-        titles = self._titles()
+        self.scrub = None  # the scrubber's drawing, when there are curves
+        details = self._details()
+        titles = [f"{name}: {detail}" for name, detail in zip(self.methods, details)]
         self.store = ColumnDataSource({"mask": [np.ascontiguousarray(r.mask[::-1]) for r in self.results],
                                        "title": titles})
         self.mapper = LinearColorMapper(palette=palettes.Turbo256, low=0, high=1)
@@ -128,17 +141,17 @@ class HeatmapView(View):
             args={"select": self.method_select, "heat": self.heat, "store": self.store, "main": self.main},
             code=SELECT_JS))
         large = column(self.main, self.opacity_slider, row(self.method_select, self.colormap_select))
-        parts = [self._thumbnails(titles), row(large, self._curves_panel(first, baseline, width))
+        parts = [self._thumbnails(titles, details), row(large, self._curves_panel(first, baseline, width))
                  if self.curves else large]
         self._layout = column(*parts)
 
-    def _thumbnails(self, titles):
+    def _thumbnails(self, titles, details):
         if len(self.results) == 1:
             return Div(text=f"<b>{html.escape(titles[0])}</b>")
         figs = []
-        for r, t in zip(self.results, titles):
-            fig = plots.image_figure(plots.blend(r.image, r.mask), title=t.split(" (")[0], width=170)
-            figs.append(column(fig, Div(text=f"<small>{html.escape(t[len(r.method) + 2:])}</small>", width=170)))
+        for r, name, detail in zip(self.results, self.methods, details):
+            fig = plots.image_figure(plots.blend(r.image, r.mask), title=name, width=170)
+            figs.append(column(fig, Div(text=f"<small>{html.escape(detail)}</small>", width=170)))
         return row(*figs)
 
     def _curves_panel(self, first, baseline, width):
@@ -158,11 +171,11 @@ class HeatmapView(View):
         self.step_slider = Slider(title="step", start=0, end=len(counts) - 1, step=1, value=0, width=width, name="step")
         self.mode = RadioButtonGroup(labels=["deletion", "insertion"], active=0)
         self.info = Div(text="", width=width, name="scrub-info")
-        scrub = CustomJS(args={"select": self.method_select, "mode": self.mode, "slider": self.step_slider,
+        self.scrub = scrub = CustomJS(args={"select": self.method_select, "mode": self.mode, "slider": self.step_slider,
                                "store": self.store, "pert": self.perturbed, "photo": photo, "base": base,
                                "counts": counts, "grid": list(dels[0].grid), "size": list(first.mask.shape),
                                "span_del": self.span_del, "span_ins": self.span_ins, "info": self.info,
-                               "label": first.label}, code=SCRUB_JS)
+                               "label": html.escape(first.label)}, code=SCRUB_JS)
         for model, prop in ((self.step_slider, "value"), (self.mode, "active"), (self.method_select, "value")):
             model.js_on_change(prop, scrub)
         self.info.text = (f"<b>deletion</b>, step 0 of {len(counts) - 1}: 0% of the cells replaced by the baseline; "
@@ -171,8 +184,16 @@ class HeatmapView(View):
 
     def _curve_plot(self, title, curves, width):
         fig = figure(width=width + 190, height=200, title=title, x_range=(0, 1), y_range=(0, 1.02),
-                     toolbar_location=None, tools="hover", tooltips=[("method", "$name"), ("fraction", "$x{0.00}"),
-                                                                    ("p", "$y{0.000}")])
+                     toolbar_location=None, tools="")
+        # One tooltip per step with every method's score there: a tooltip per line would stack
+        # the lines' tooltips on each other, and the pointer's height is not a score.
+        fractions = np.asarray(curves[0].fractions, dtype=float)
+        values = ["<br>".join(f"{html.escape(m)}: <b>{float(c.scores[i]):.3f}</b>" for m, c in zip(self.methods, curves)
+                              if i < len(c.scores)) for i in range(len(fractions))]
+        steps = ColumnDataSource({"x": fractions, "values": values})
+        columns = fig.vbar(x="x", top=1.02, width=1 / max(len(fractions) - 1, 1), source=steps, fill_alpha=0,
+                           line_alpha=0, hover_fill_alpha=0.06, hover_fill_color="#333333")
+        fig.add_tools(HoverTool(renderers=[columns], tooltips="<div>@x{0%} of the cells</div><div>@values{safe}</div>"))
         items = []
         for k, c in enumerate(curves):
             line = fig.line(np.asarray(c.fractions), np.asarray(c.scores), line_width=2, color=COLORS[k % len(COLORS)],

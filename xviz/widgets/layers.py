@@ -40,7 +40,8 @@ bars.data = {y: weights.map((w, j) => -j), weight: weights.map(w => 100 * w),
              text: weights.map((w, j) => `${(100 * w).toFixed(1)}%` + (labels[j] ? ` ${labels[j]}` : "")),
              color: weights.map((w, j) => colors[j % colors.length]), alpha: weights.map((w, j) => j == c ? 1 : 0.45)};
 const pc = s.pc[L];
-points.data = {x: s.px[L], y: s.py[L], cluster: pc, channel: s.pchan[L], share: s.pshare[L],
+points.data = {x: s.px[L], y: s.py[L], cluster: pc.map(k => k < 0 ? "weak (dropped)" : String(k + 1)),
+               channel: s.pchan[L], share: s.pshare[L],
                color: pc.map(k => k < 0 ? dropped : colors[k % colors.length]),
                size: pc.map(k => k == c && K ? 11 : 7)};
 layer_info.text = s.info[L];
@@ -179,7 +180,9 @@ class LayerExplorer(View):
                      "text": [f"{100 * w:.1f}%" + (f" {t}" if t else "") for w, t in zip(weights, labels)],
                      "color": [COLORS[j % len(COLORS)] for j in range(K)],
                      "alpha": [1 if j == c else 0.45 for j in range(K)]},
-            "points": {"x": s["px"][L], "y": s["py"][L], "cluster": pc, "channel": s["pchan"][L],
+            # clusters are numbered from 1 on the page, as on the thumbnails and bars
+            "points": {"x": s["px"][L], "y": s["py"][L], "channel": s["pchan"][L],
+                       "cluster": ["weak (dropped)" if k < 0 else str(k + 1) for k in pc],
                        "share": s["pshare"][L], "color": [DROPPED if k < 0 else COLORS[k % len(COLORS)] for k in pc],
                        "size": [11 if k == c and K else 7 for k in pc]},
         }

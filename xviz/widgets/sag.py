@@ -12,7 +12,6 @@ import io
 from collections import Counter
 
 import numpy as np
-from bokeh.document import Document
 from bokeh.layouts import column, row
 from bokeh.models import (Button, ColorBar, ColumnDataSource, CustomJS, Div, FactorRange, HoverTool,
                           LinearColorMapper, Range1d, TapTool)
@@ -252,11 +251,7 @@ class SAGExplorer(View):
         self.count = sag.regions
         self.base_image = sag.baseline_image()  # once: a blur is not free
         self._build(width)
-        # The page draws the shown image, texts and highlights from the state when it opens,
-        # so a state set from Python (before showing or exporting) is what the page shows.
-        Document().add_root(self._layout)
-        self._layout.document.js_on_event("document_ready", self.render)
-        super().__init__(self._layout)
+        super().__init__(self._layout, on_load=self.render)
 
     # -- data ---------------------------------------------------------------------------
     def _known(self):

@@ -177,7 +177,7 @@ class SummaryView(View):
         used = sorted({r.image for members in self.rows for r in members}) or [0]
         self.slots = {image: s for s, image in enumerate(used)}
         self._build(width)
-        super().__init__(self._layout)
+        super().__init__(self._layout, on_load=self.render)  # the tint drawn by a tap stays in the browser
         if self.rows:
             self.choose(0, 0)
 
