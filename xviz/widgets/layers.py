@@ -316,11 +316,11 @@ class LayerExplorer(View):
         self.result.label(L, c, text)  # raises for a layer without clusters
         if lc.clusters[c].label == current:
             return
-        data = dict(self.store.data)
-        labels = [list(ls) for ls in data["labels"]]
-        labels[L][c] = lc.clusters[c].label or ""
-        data["labels"] = labels
-        self.store.data = data
+        labels = list(self.store.data["labels"][L])
+        labels[c] = lc.clusters[c].label or ""
+        # A patch sends this layer's names only; assigning the data would resend every
+        # layer's maps and thumbnails (megabytes for a photo model) for each name typed.
+        self.store.patch({"labels": [(L, labels)]})
         self._render()
 
     # -- state a notebook or a test can read and set ------------------------------------
