@@ -21,6 +21,12 @@ def open_view(page, path):
     open_html(page, path, "sag-info")
 
 
+def press(page, label):
+    """Click the button with this text and let the page redraw."""
+    page.locator(f"button:has-text('{label}')").click()
+    page.wait_for_timeout(300)
+
+
 def info(page):
     return page.evaluate(f"() => {model('sag-info')}.text")
 
@@ -28,8 +34,7 @@ def info(page):
 def test_root_button_shows_the_root_and_its_confidence(page, exported):
     path, g, _ = exported
     open_view(page, path)
-    page.locator("button:has-text('root 1')").click()
-    page.wait_for_timeout(300)
+    press(page, "root 1")
     assert selected(page) == g.diverse[0]
     p = g.graph.nodes[g.diverse[0]]["p"]
     assert f"p({g.label}) = <b>{p:.3f}</b>" in info(page) and "(sufficient)" in info(page)
@@ -48,22 +53,27 @@ def test_root_button_shows_the_root_and_its_confidence(page, exported):
     assert page.errors == []
 
 
-def test_clicking_a_graph_node_loads_its_regions(page, exported):
-    path, g, ex = exported
-    open_view(page, path)
+def click_first_child(page, g, ex):
+    """Click the graph's first node one level below a root; return its index in the nodes."""
     nodes = ex.nodes.data
     i = next(k for k, r in enumerate(nodes["regions"]) if g.graph.nodes[tuple(r)]["depth"] == 1)
     click_data(page, "sag-graph", nodes["x"][i], nodes["y"][i])
-    assert selected(page) == tuple(nodes["regions"][i])
-    assert f"<b>{nodes['p'][i]:.3f}</b>" in info(page)
+    return i
+
+
+def test_clicking_a_graph_node_loads_its_regions(page, exported):
+    path, g, ex = exported
+    open_view(page, path)
+    i = click_first_child(page, g, ex)
+    assert selected(page) == tuple(ex.nodes.data["regions"][i])
+    assert f"<b>{ex.nodes.data['p'][i]:.3f}</b>" in info(page)
     assert page.errors == []
 
 
 def test_clicking_a_region_toggles_it_and_changes_the_shown_image(page, exported):
     path, g, _ = exported
     open_view(page, path)
-    page.locator("button:has-text('root 1')").click()
-    page.wait_for_timeout(300)
+    press(page, "root 1")
     before = np.array(page.evaluate(f"() => Array.from({model('shown-image')}.data.image[0])"), dtype=np.uint32)
     region = g.diverse[0][0]
     rows, cols = np.nonzero(g.segments == region)
@@ -84,10 +94,8 @@ def test_clicking_a_region_toggles_it_and_changes_the_shown_image(page, exported
 def test_step_moves_to_the_child_that_keeps_most(page, exported):
     path, g, _ = exported
     open_view(page, path)
-    page.locator("button:has-text('root 1')").click()
-    page.wait_for_timeout(300)
-    page.locator("button:has-text('step')").click()
-    page.wait_for_timeout(300)
+    press(page, "root 1")
+    press(page, "step")
     children = list(g.graph.successors(g.diverse[0]))
     child = max(children, key=lambda c: g.graph.nodes[c]["p"])
     assert selected(page) == child
@@ -116,15 +124,11 @@ def test_a_state_set_before_export_is_what_the_page_shows(page, exported, tmp_pa
 def test_a_node_tapped_again_loads_again_and_others_keep_their_colours(page, exported):
     path, g, ex = exported
     open_view(page, path)
-    nodes = ex.nodes.data
-    i = next(k for k, r in enumerate(nodes["regions"]) if g.graph.nodes[tuple(r)]["depth"] == 1)
-    node = tuple(nodes["regions"][i])
-    click_data(page, "sag-graph", nodes["x"][i], nodes["y"][i])
+    node = tuple(ex.nodes.data["regions"][click_first_child(page, g, ex)])
     assert selected(page) == node
     assert page.evaluate(f"() => {model('sag-nodes')}.selected.indices.length") == 0  # nothing fades
-    page.locator("button:has-text('full image')").click()
-    page.wait_for_timeout(300)
-    click_data(page, "sag-graph", nodes["x"][i], nodes["y"][i])
+    press(page, "full image")
+    click_first_child(page, g, ex)  # the same node again
     assert selected(page) == node
     assert page.errors == []
 
@@ -132,8 +136,7 @@ def test_a_node_tapped_again_loads_again_and_others_keep_their_colours(page, exp
 def test_removal_marks_never_cover_each_other(page, exported):
     path, g, _ = exported
     open_view(page, path)
-    page.locator("button:has-text('root 1')").click()
-    page.wait_for_timeout(300)
+    press(page, "root 1")
     marks = page.evaluate(f"() => {model('sag-near-marks')}.data")
     width = page.evaluate(f"() => {model('sag-graph')}.inner_width")
     root = g.diverse[0]
