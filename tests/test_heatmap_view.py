@@ -106,9 +106,8 @@ def test_one_curve_tooltip_holds_every_methods_score(digit_results):
 def test_the_scrubber_is_drawn_from_its_state_when_the_page_opens(digit_results):
     clf, results = digit_results
     view = HeatmapView(results, clf=clf, grid=8)
-    (callback,) = view.layout.document.callbacks._js_event_callbacks["document_ready"]
-    assert callback is view.scrub
-    assert HeatmapView(results).scrub is None and HeatmapView(results).layout.document is None  # no curves
+    assert view._on_load is view.scrub is not None  # see tests/test_view_base.py for on_load itself
+    assert HeatmapView(results).scrub is None and HeatmapView(results)._on_load is None  # no curves
     label = results[0].label
     try:
         for r in results:

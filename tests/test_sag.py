@@ -410,8 +410,9 @@ def test_a_target_the_model_does_not_predict_is_refused():
 
 def test_numpy_settings_are_stored_as_plain_json_values(tmp_path):
     g = sag(windows_clf([0, 15]), WHITE, target="yes", **{**FAST, "grid": np.int64(4)}, threshold=np.float32(0.9),
-            max_nodes=np.int64(50), baseline=np.float32(0.0))
+            max_nodes=np.int64(50), baseline=np.float32(0.0), seed=np.int64(-1))  # any int seeds, as in igos
     assert type(g.settings["grid"]) is int and type(g.settings["threshold"]) is float and type(g.threshold) is float
+    assert g.settings["seed"] == -1 and type(g.settings["seed"]) is int
     assert g.settings["baseline"] == 0.0 and set(g.roots) == {(0,), (15,)}
     g.to_json(tmp_path / "g.json")  # numpy values are not JSON serialisable: they must not get there
     assert SAG.from_json(tmp_path / "g.json").settings == g.settings

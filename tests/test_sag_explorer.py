@@ -163,9 +163,7 @@ def test_a_tensor_baseline_is_kept_and_shown(digits_clf, tmp_path):
 def test_the_page_is_drawn_from_the_state_when_it_opens(digit_sag):
     _, g = digit_sag
     ex = SAGExplorer(g)
-    doc = ex.layout.document
-    (callback,) = doc.callbacks._js_event_callbacks["document_ready"]
-    assert callback is ex.render  # so a state set from Python before showing or exporting is drawn
+    assert ex._on_load is ex.render  # so a state set from Python before showing or exporting is drawn
     g.label = "3 <i>or</i> 8"
     try:
         assert SAGExplorer(g).render.args["label"] == "3 &lt;i&gt;or&lt;/i&gt; 8"  # the page writes it as HTML

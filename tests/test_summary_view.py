@@ -40,8 +40,7 @@ def test_starts_on_the_best_clusters_exemplar(summary):
     assert "cluster 1" in view.info.text and "exemplar" in view.info.text
     assert view.marks[0].data["left"] == [0]
     # A tap draws the tint in the browser only; every page opened later draws it from the state.
-    (callback,) = view.layout.document.callbacks._js_event_callbacks["document_ready"]
-    assert callback is view.render
+    assert view._on_load is view.render
 
 
 def test_choosing_a_crop_shows_its_image_with_the_region_tinted_and_outlined(summary):

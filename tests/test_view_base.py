@@ -29,3 +29,21 @@ def test_the_page_is_the_client_session_of_the_running_cell(monkeypatch):
     assert base._page() == "abc"
     monkeypatch.setattr(IPython, "get_ipython", lambda: None)  # plain Python: no page
     assert base._page() is None
+
+
+def test_on_load_runs_in_every_page_and_leaves_the_layout_free():
+    from bokeh.embed import file_html
+    from bokeh.layouts import row
+    from bokeh.models import CustomJS, Div
+    from bokeh.resources import INLINE
+
+    draw = CustomJS(code="/* draw from the state */")
+    a, b = base.View(Div(text="a"), on_load=draw), base.View(Div(text="b"), on_load=draw)
+    # the exported page holds it as the document's document_ready callback (nothing else refers to it)
+    assert draw.id in a.to_html()
+    assert a.layout.document is None  # exporting kept no document: the layout can still be composed
+    file_html(row(a.layout, b.layout), resources=INLINE)
+    c = base.View(Div(text="c"), on_load=draw)
+    doc, made = c._document()
+    assert made and c._document() == (doc, False)  # registered once, however often it is asked
+    assert doc.callbacks._js_event_callbacks["document_ready"] == [draw]

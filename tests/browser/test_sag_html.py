@@ -133,15 +133,32 @@ def test_a_node_tapped_again_loads_again_and_others_keep_their_colours(page, exp
     assert page.errors == []
 
 
+def placed_marks(page):
+    """The removal marks on the graph, and whether each lies in view and clear of the others."""
+    marks = page.evaluate(f"() => {model('sag-near-marks')}.data")
+    start, end, width = page.evaluate(f"() => {{ const g = {model('sag-graph')};"
+                                      " return [g.x_range.start, g.x_range.end, g.inner_width]; }")
+    at = [(x - start) / (end - start) * width for x in marks["x"]]
+    half = [4 * (len(t) - 1) + 6 for t in marks["text"]]
+    clear = all(abs(at[a] - at[b]) >= half[a] + half[b] for a in range(len(at)) for b in range(a))
+    return marks["text"], clear and all(start <= x <= end for x in marks["x"])
+
+
 def test_removal_marks_never_cover_each_other(page, exported):
     path, g, _ = exported
     open_view(page, path)
     press(page, "root 1")
-    marks = page.evaluate(f"() => {model('sag-near-marks')}.data")
-    width = page.evaluate(f"() => {model('sag-graph')}.inner_width")
     root = g.diverse[0]
     costliest = min(g.graph.successors(root), key=lambda c: g.graph.nodes[c]["p"])
-    assert f"-{g.graph.edges[root, costliest]['removed']}" in marks["text"]
-    at = [x * width for x in marks["x"]]  # x_range is 0..1 before any zoom
-    half = [4 * (len(t) - 1) + 6 for t in marks["text"]]
-    assert all(abs(at[a] - at[b]) >= half[a] + half[b] for a in range(len(at)) for b in range(a))
+    texts, ok = placed_marks(page)
+    assert ok and f"-{g.graph.edges[root, costliest]['removed']}" in texts
+    children = g.graph.out_degree(root)
+    # Zoomed in (as a box zoom sets the range), then reset: the marks are placed again each time.
+    page.evaluate(f"() => {{ const r = {model('sag-graph')}.x_range; r.start = 0.0; r.end = 0.5; }}")
+    page.wait_for_timeout(300)
+    zoomed, ok = placed_marks(page)
+    assert ok and len(zoomed) <= children
+    page.evaluate(f"() => {{ const r = {model('sag-graph')}.x_range; r.start = 0; r.end = 1; }}")
+    page.wait_for_timeout(300)
+    assert placed_marks(page) == (texts, True)
+    assert page.errors == []

@@ -127,7 +127,7 @@ def read_npz(path):
 
 
 def whole(value, name, minimum, none=None):
-    """``value`` as a Python int of at least ``minimum``, or a clear ValueError.
+    """``value`` as a Python int of at least ``minimum`` (None: any int), or a clear ValueError.
 
     Numpy integers pass (and come back as ``int``, so settings stay JSON-safe); bools,
     floats and strings do not: ``2.0`` beams would fail deep in a loop, after minutes.
@@ -146,7 +146,7 @@ def whole(value, name, minimum, none=None):
         return None
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
         raise ValueError(f"{name} must be an int{', or None for ' + none if none else ''}, got {value!r}")
-    if value < minimum:
+    if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be at least {minimum}{', or None for ' + none if none else ''}, got {value!r}")
     return int(value)
 

@@ -577,7 +577,7 @@ def _check(cfg, image_size):
     if not 0 <= cfg["expand_threshold"] < 1:
         raise ValueError(f"expand_threshold must be in [0, 1), got {cfg['expand_threshold']!r}")
     for key, minimum in [("grid", 1), ("beam_width", 1), ("q", 1), ("max_roots", 1), ("n_segments", 1),
-                         ("max_overlap", 0), ("restarts", 0), ("order_iterations", 0), ("seed", 0)]:
+                         ("max_overlap", 0), ("restarts", 0), ("order_iterations", 0), ("seed", None)]:
         cfg[key] = whole(cfg[key], key, minimum)
     for key in ("max_nodes", "max_children"):
         cfg[key] = whole(cfg[key], key, 1, none="no limit")
@@ -659,8 +659,10 @@ def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_
         Each expanded node keeps at most this many children: those whose region's removal
         drops p the most (all of them are scored, so the choice does not depend on region
         order). None (default) keeps every child. A small number (the authors' code draws
-        three) gives a narrower, deeper graph that is easier to read, at the same passes per
-        expanded node; the other children's p stay in ``cache``.
+        three) gives a small graph of the removals that matter most, easy to read; those
+        children mostly fall below ``expand_threshold``, so it is shallow too, and the
+        SAGExplorer's step (to the kept child that keeps the most) follows costly removals.
+        The passes per expanded node are the same; the other children's p stay in ``cache``.
     baseline : "black", "blur", a number or a tensor
         What hidden regions show (:func:`xviz.images.baseline`).
     order_iterations : int

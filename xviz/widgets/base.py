@@ -49,9 +49,18 @@ class View:
         whose drawing stayed in the browser, is what the page shows."""
         self.layout = layout
         self._widget = None
-        if on_load is not None:
-            Document().add_root(layout)
-            layout.document.js_on_event("document_ready", on_load)
+        self._on_load = on_load
+
+    def _document(self):
+        """The layout's bokeh document with ``on_load`` registered; (document, made here)."""
+        made = self.layout.document is None
+        doc = Document() if made else self.layout.document
+        if made:
+            doc.add_root(self.layout)
+        if self._on_load is not None and self._on_load not in doc.callbacks._js_event_callbacks.get(
+                "document_ready", []):
+            doc.js_on_event("document_ready", self._on_load)
+        return doc, made
 
     @property
     def widget(self):
@@ -60,6 +69,7 @@ class View:
             from jupyter_bokeh import BokehModel
 
             load_bokeh()
+            self._document()  # the widget keeps this document (jupyter_bokeh syncs through it)
             self._widget = BokehModel(self.layout)
         return self._widget
 
@@ -76,7 +86,10 @@ class View:
         # Views with a classifier also have Python callbacks; bokeh warns that they cannot run
         # in a file. That is expected: the JavaScript side carries the file on its own.
         logger.setLevel(logging.ERROR)
+        doc, made = self._document()
         try:
             return to_html(self.layout, self.title) if path is None else write_html(self.layout, self.title, path)
         finally:
             logger.setLevel(level)
+            if made:  # let the layout go: it may still be put in a larger layout of the user's
+                doc.remove_root(self.layout)

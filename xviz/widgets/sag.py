@@ -22,6 +22,28 @@ from .. import plots
 from .base import View
 from .js import HELPERS
 
+# The red edges' marks ("-r", the region removed), costliest removal first, each only where it
+# is on screen and covers no mark already placed, at the current zoom: run with every redraw
+# and again whenever the graph is zoomed, panned or reset.
+MARKS_JS = """
+const sel = state.data.selected[0], ids = [];
+for (let r = 0; r < sel.length; r++) if (sel[r]) ids.push(r);
+const key = ids.join(","), e = edges.data, xr = graph.x_range, yr = graph.y_range;
+const px = (graph.inner_width || graph.width - 90) / (xr.end - xr.start), placed = [], down = [];
+const marks = {x: [], y: [], text: []};
+for (let j = 0; j < e.parent.length; j++) if (e.parent[j] == key) down.push(j);
+down.sort((a, b) => e.p[a] - e.p[b]);
+for (const j of down) {
+  const x = e.x0[j] + 0.8 * (e.x1[j] - e.x0[j]), y = e.y0[j] + 0.8 * (e.y1[j] - e.y0[j]);
+  const r = e.removed[j], half = 4 * String(r).length + 6, at = (x - xr.start) * px;
+  if (x < xr.start || x > xr.end || y < yr.start || y > yr.end) continue;
+  if (placed.some(([a, h]) => Math.abs(a - at) < half + h)) continue;
+  placed.push([at, half]);
+  marks.x.push(x); marks.y.push(y); marks.text.push(`-${r}`);
+}
+near_marks.data = marks;
+"""
+
 RENDER_JS = HELPERS + """
 const sel = state.data.selected[0], R = sel.length, H = size[0], W = size[1];
 let weight;
@@ -53,35 +75,23 @@ bars.data = {label: names, p: top.map(t => t[1]).reverse(),
 bar_range.factors = names;
 const n = nodes.data.key.indexOf(key);
 current.data = n >= 0 ? {x: [nodes.data.x[n]], y: [nodes.data.y[n]]} : {x: [], y: []};
-// The current node's edges stand out of the others: red to its children, each marked with
-// the region it removes, orange from its parents; the info lists what each removal leaves.
-const e = edges.data, lines = {x0: [], y0: [], x1: [], y1: [], color: []}, marks = {x: [], y: [], text: []};
-const after = [];
+// The current node's edges stand out of the others: red to its children (marked by MARKS_JS
+// below), orange from its parents; the info lists what each removal leaves, costliest first.
+const e = edges.data, lines = {x0: [], y0: [], x1: [], y1: [], color: []}, after = [];
 for (let j = 0; n >= 0 && j < e.parent.length; j++) {
   const down = e.parent[j] == key;
   if (!down && e.child[j] != key) continue;
   for (const c of ["x0", "y0", "x1", "y1"]) lines[c].push(e[c][j]);
   lines.color.push(down ? "#e45756" : "#f58518");
-  if (down) after.push([e.p[j], e.removed[j], e.x0[j] + 0.8 * (e.x1[j] - e.x0[j]),
-                        e.y0[j] + 0.8 * (e.y1[j] - e.y0[j])]);
+  if (down) after.push([e.p[j], e.removed[j]]);
 }
 near.data = lines;
-// Marks, costliest removal first, each only where it covers no mark already placed (on
-// screen, at the current zoom); the info below lists every removal anyway.
-after.sort((a, b) => a[0] - b[0]);
-const xr = graph.x_range, px = (graph.inner_width || graph.width - 90) / (xr.end - xr.start), placed = [];
-for (const [p, r, x, y] of after) {
-  const half = 4 * String(r).length + 6, at = (x - xr.start) * px;
-  if (placed.some(([a, h]) => Math.abs(a - at) < half + h)) continue;
-  placed.push([at, half]);
-  marks.x.push(x); marks.y.push(y); marks.text.push(`-${r}`);
-}
-near_marks.data = marks;
 if (after.length) {
+  after.sort((a, b) => a[0] - b[0]);
   const listed = after.slice(0, 8).map(([p, r]) => `<b>${r}</b> leaves ${(100 * p / p_full).toFixed(0)}%`);
   info.text += `<br>Without one more region (red edges): ${listed.join(", ")}${after.length > 8 ? ", ..." : ""}.`;
 }
-"""
+{""" + MARKS_JS + "}"
 
 TOGGLE_JS = """
 const H = size[0], W = size[1];
@@ -301,6 +311,11 @@ class SAGExplorer(View):
                           code=RENDER_JS)
         self.state.js_on_change("data", render)
         self.known.js_on_change("data", render)
+        marks = CustomJS(args={"state": self.state, "edges": self.edges, "graph": graph_figure,
+                               "near_marks": self.near_marks}, code=MARKS_JS)
+        for axis in (graph_figure.x_range, graph_figure.y_range):
+            axis.js_on_change("start", marks)
+            axis.js_on_change("end", marks)
         self.shown_figure.js_on_event("tap", CustomJS(args={"state": self.state, "segments": g.segments.ravel()
                                                             .astype(np.int32), "size": [H, W]}, code=TOGGLE_JS))
         self.nodes.selected.js_on_change("indices", CustomJS(
