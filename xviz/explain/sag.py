@@ -567,6 +567,7 @@ def _check(cfg, image_size):
     if isinstance(cfg["grid"], (bool, np.bool_)) or not isinstance(cfg["grid"], (int, np.integer)) \
             or not 1 <= cfg["grid"] <= side:
         raise ValueError(f"grid must be an int in 1..{side} (the classifier's image side), got {cfg['grid']!r}")
+    cfg["grid"] = int(cfg["grid"])
     if cfg["regions"] not in KINDS:
         raise ValueError(f"unknown regions {cfg['regions']!r}; accepted: {', '.join(map(repr, KINDS))}")
     for key in ("threshold", "expand_threshold"):
@@ -576,7 +577,7 @@ def _check(cfg, image_size):
                          f"got {cfg['threshold']!r}")
     if not 0 <= cfg["expand_threshold"] < 1:
         raise ValueError(f"expand_threshold must be in [0, 1), got {cfg['expand_threshold']!r}")
-    for key, minimum in [("grid", 1), ("beam_width", 1), ("q", 1), ("max_roots", 1), ("n_segments", 1),
+    for key, minimum in [("beam_width", 1), ("q", 1), ("max_roots", 1), ("n_segments", 1),
                          ("max_overlap", 0), ("restarts", 0), ("order_iterations", 0), ("seed", None)]:
         cfg[key] = whole(cfg[key], key, minimum)
     for key in ("max_nodes", "max_children"):
