@@ -93,9 +93,13 @@ def test_one_curve_tooltip_holds_every_methods_score(digit_results):
 
     clf, results = digit_results
     view = HeatmapView(results, clf=clf, grid=8)
-    tools = list(view.layout.select({"type": HoverTool}))
-    assert len(tools) == 2 and all(len(t.renderers) == 1 for t in tools)  # deletion, insertion: one each
-    steps = tools[0].renderers[0].data_source.data
+    from bokeh.models import Plot
+
+    assert len(list(view.layout.select({"type": HoverTool}))) == 2  # deletion, insertion: one each
+    deletion = next(f for f in view.layout.select({"type": Plot}) if f.title.text.startswith("deletion"))
+    (tool,) = deletion.select({"type": HoverTool})
+    (columns,) = tool.renderers
+    steps = columns.data_source.data
     d = [c[0] for c in view.curves]
     k = 10
     assert steps["x"][k] == pytest.approx(d[0].fractions[k])
