@@ -214,7 +214,7 @@ def baseline(x, kind="blur"):
         if kind.shape[-3:] != x.shape[-3:]:
             raise ValueError(f"a baseline tensor must have shape {tuple(x.shape[-3:])}, got {tuple(kind.shape)}")
         return kind.to(x.device, x.dtype).expand_as(x)
-    if isinstance(kind, numbers.Real) and not isinstance(kind, (bool, np.bool_)):
+    if is_number(kind):
         if not 0 <= kind <= 1:
             raise ValueError(f"a number baseline is a grey level in [0, 1] (images are in [0, 1]), got {kind!r}")
         return torch.full_like(x, float(kind))
@@ -225,11 +225,16 @@ def baseline(x, kind="blur"):
     raise ValueError(f"unknown baseline {kind!r}; accepted: {', '.join(map(repr, BASELINES))}, a number in [0, 1] or a tensor")
 
 
+def is_number(value):
+    """A real number (Python or numpy), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
 def baseline_setting(kind):
     """A baseline as a JSON-safe setting: its name, its number (a numpy number as float), or "tensor"."""
     if isinstance(kind, torch.Tensor):
         return "tensor"
-    return float(kind) if isinstance(kind, numbers.Real) and not isinstance(kind, (bool, np.bool_)) else kind
+    return float(kind) if is_number(kind) else kind
 
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")

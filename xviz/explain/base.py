@@ -6,7 +6,6 @@ and batching the images, resolving ``target=``, scoring the full images, and tur
 maps into :class:`Saliency` results.
 """
 import json
-import numbers
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..images import to_numpy
+from ..images import is_number, to_numpy
 
 FORMAT = "xviz.saliency/1"
 
@@ -126,6 +125,11 @@ def read_npz(path):
     return np.load(npz_file(path, reading=True), allow_pickle=False)
 
 
+def is_int(value):
+    """An int (Python or numpy), not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
 def whole(value, name, minimum, none=None):
     """``value`` as a Python int of at least ``minimum`` (None: any int), or a clear ValueError.
 
@@ -144,7 +148,7 @@ def whole(value, name, minimum, none=None):
     """
     if value is None and none:
         return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+    if not is_int(value):
         raise ValueError(f"{name} must be an int{', or None for ' + none if none else ''}, got {value!r}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be at least {minimum}{', or None for ' + none if none else ''}, got {value!r}")
@@ -153,7 +157,7 @@ def whole(value, name, minimum, none=None):
 
 def real(value, name):
     """``value`` as a Python float, or a ValueError naming it (bools and strings are refused)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+    if not is_number(value):
         raise ValueError(f"{name} must be a number, got {value!r}")
     return float(value)
 

@@ -55,9 +55,9 @@ import torch
 
 from ..images import baseline as make_baseline
 from ..images import baseline_setting
-from ..images import to_numpy, upsample_mask
+from ..images import to_numpy, to_tensor, upsample_mask
 from .base import progress as progress_bar
-from .base import real, whole
+from .base import is_int, real, whole
 
 FORMAT = "xviz.sag/1"
 KINDS = ("grid", "slic")
@@ -510,8 +510,7 @@ class SAG:
             return self.baseline
         if self.settings.get("baseline") == "tensor":
             raise ValueError("this SAG was made with a tensor baseline by an older xviz, which did not keep it")
-        x = torch.as_tensor(self.image).permute(2, 0, 1)[None]
-        return to_numpy(make_baseline(x, self.settings.get("baseline", "black")))[0]
+        return to_numpy(make_baseline(to_tensor(self.image), self.settings.get("baseline", "black")))[0]
 
     def relative(self, subset):
         """p(subset) / p_full of a subset that was scored (see ``cache``)."""
@@ -564,8 +563,7 @@ def _check(cfg, image_size):
     messages say what was given and what is accepted."""
     cfg = dict(cfg)
     side = min(image_size)
-    if isinstance(cfg["grid"], (bool, np.bool_)) or not isinstance(cfg["grid"], (int, np.integer)) \
-            or not 1 <= cfg["grid"] <= side:
+    if not is_int(cfg["grid"]) or not 1 <= cfg["grid"] <= side:
         raise ValueError(f"grid must be an int in 1..{side} (the classifier's image side), got {cfg['grid']!r}")
     cfg["grid"] = int(cfg["grid"])
     if cfg["regions"] not in KINDS:

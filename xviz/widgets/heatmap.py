@@ -171,11 +171,11 @@ class HeatmapView(View):
         self.step_slider = Slider(title="step", start=0, end=len(counts) - 1, step=1, value=0, width=width, name="step")
         self.mode = RadioButtonGroup(labels=["deletion", "insertion"], active=0)
         self.info = Div(text="", width=width, name="scrub-info")
-        self.scrub = scrub = CustomJS(args={"select": self.method_select, "mode": self.mode, "slider": self.step_slider,
-                               "store": self.store, "pert": self.perturbed, "photo": photo, "base": base,
-                               "counts": counts, "grid": list(dels[0].grid), "size": list(first.mask.shape),
-                               "span_del": self.span_del, "span_ins": self.span_ins, "info": self.info,
-                               "label": html.escape(first.label)}, code=SCRUB_JS)
+        self.scrub = scrub = CustomJS(code=SCRUB_JS, args={
+            "select": self.method_select, "mode": self.mode, "slider": self.step_slider, "store": self.store,
+            "pert": self.perturbed, "photo": photo, "base": base, "counts": counts, "grid": list(dels[0].grid),
+            "size": list(first.mask.shape), "span_del": self.span_del, "span_ins": self.span_ins, "info": self.info,
+            "label": html.escape(first.label)})
         for model, prop in ((self.step_slider, "value"), (self.mode, "active"), (self.method_select, "value")):
             model.js_on_change(prop, scrub)
         self.info.text = (f"<b>deletion</b>, step 0 of {len(counts) - 1}: 0% of the cells replaced by the baseline; "
