@@ -288,6 +288,18 @@ def test_diverse_roots_are_an_exact_maximum_set():
     assert _diverse([e, f, g], {e: 0.99, f: 0.9, g: 0.9}, max_overlap=1) == [f, g]
 
 
+def test_diverse_roots_among_many_maximal_sets():
+    # 12 groups of 3 roots; the roots of a group share region 100 + group, others are disjoint:
+    # 3 ** 12 maximal disjoint sets of one root per group. The best holds each group's most
+    # confident root (the one with the largest offset below).
+    roots = [(100 + g, 3 * g + k) for g in range(12) for k in range(3)]
+    p = {r: 0.9 + 0.001 * ((r[1] * 7) % 3) + 0.0001 * (r[0] - 100) for r in roots}
+    best = _diverse(roots, p, max_overlap=0)
+    assert len(best) == 12 and len({r[0] for r in best}) == 12
+    assert all(p[r] == max(p[s] for s in roots if s[0] == r[0]) for r in best)
+    assert [p[r] for r in best] == sorted((p[r] for r in best), reverse=True)
+
+
 def test_a_restart_finds_the_explanation_the_beam_passed_by():
     # Windows 0 and 3 together, or 12 and 15 together. Regions are ranked by id, so the beam
     # grows from the low ids, finds (0, 3) at its second step and then only supersets of it,

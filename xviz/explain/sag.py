@@ -325,11 +325,13 @@ def _diverse(roots, p, max_overlap):
     if not roots:
         return []
     compatible = nx.Graph()
-    compatible.add_nodes_from(roots)
+    # Integer weights that rank by size first, then by summed p (to 1e-6): networkx's branch and
+    # bound finds the best clique without listing every maximal one (exponential in bad cases).
+    unit = 10 ** 6
+    compatible.add_nodes_from((r, {"w": unit * (len(roots) + 1) + round(p[r] * unit)}) for r in roots)
     compatible.add_edges_from((a, b) for a, b in itertools.combinations(roots, 2)
                               if len(set(a) & set(b)) <= max_overlap)
-    best = min((sorted(c) for c in nx.find_cliques(compatible)),
-               key=lambda c: (-len(c), -sum(p[r] for r in c), c))
+    best, _ = nx.max_weight_clique(compatible, weight="w")
     return sorted(best, key=lambda r: (-p[r], r))
 
 
