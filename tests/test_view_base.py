@@ -47,3 +47,48 @@ def test_on_load_runs_in_every_page_and_leaves_the_layout_free():
     doc, made = c._document()
     assert made and c._document() == (doc, False)  # registered once, however often it is asked
     assert doc.callbacks._js_event_callbacks["document_ready"] == [draw]
+
+
+def _text(bundle):
+    from bokeh.core.json_encoder import serialize_json
+
+    return (bundle if isinstance(bundle, str) else serialize_json(bundle)).replace(" ", "")
+
+
+def _sent(widget):
+    """What a jupyter_bokeh widget sends to its pages: a list that grows with each message."""
+    log = []
+    widget.send = lambda content, buffers=None: log.append(content)
+    return log
+
+
+def test_each_display_opens_as_the_view_is_now_and_pages_stay_in_step():
+    from bokeh.models import ColumnDataSource, Div
+
+    state = ColumnDataSource({"selected": [[1, 1, 0]]}, name="state")
+    view = base.View(Div(text="x", tags=[state]))
+    first = view._new_widget()
+    state.data = {"selected": [[0, 0, 1]]}  # set from Python after the first display
+    second = view._new_widget()
+    assert "[0,0,1]" in _text(second.render_bundle)
+    # A page of the first widget toggles a region: jupyter_bokeh applies it with that widget as
+    # the setter; the second widget's pages are told, the first's are not sent their own change.
+    to_first, to_second = _sent(first), _sent(second)
+    type(state).data.__set__(state, {"selected": [[1, 0, 1]]}, setter=first)
+    assert to_first == [] and len(to_second) > 0
+
+
+def test_a_page_opened_later_gets_the_document_as_it_is_now():
+    from bokeh.models import ColumnDataSource, Div
+
+    state = ColumnDataSource({"selected": [[1, 1, 0]]}, name="state")
+    view = base.View(Div(text="x", tags=[state]))
+    widget = view.widget
+    assert view.widget is widget
+    sent = _sent(widget)
+    state.data = {"selected": [[0, 1, 0]]}
+    assert "[1,1,0]" in _text(widget.render_bundle)  # open pages were patched instead
+    patches = len(sent)
+    full = widget.get_state()  # what a reloaded page asks the kernel for
+    assert "[0,1,0]" in _text(full["render_bundle"])
+    assert len(sent) == patches  # no message to the pages already open

@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 import torch
 
-import xviz
 from xviz import zoo
 from xviz.zoo.digits_model import WEIGHTS_PATH, upsample
 

@@ -295,6 +295,37 @@ def test_lab_concept_board_switches_concept_on_click(notebook):
     assert errors(page) == []
 
 
+def states(page):
+    """The regions each SAGExplorer on the page shows, one tuple per bokeh document."""
+    flags = page.evaluate("""() => Bokeh.documents.filter(d => d.get_model_by_name('sag-info')).map(doc =>
+        Array.from([...doc.all_models].find(m => m.data && m.data.selected).data.selected[0]))""")
+    return [tuple(i for i, f in enumerate(f) if f) for f in flags]
+
+
+def test_lab_the_explorer_shown_again_opens_as_left_and_both_stay_in_step(notebook, reference):
+    """`ex` in a new cell after clicks in the first: it opens with the regions the first shows,
+    and a region clicked in the first is shown in the second too (each display is a widget of
+    its own on the one document, and jupyter_bokeh passes a page's change to the others)."""
+    page = notebook
+    clf, g = reference
+    page.locator("button:visible:has-text('root 1')").first.click()
+    page.wait_for_timeout(400)
+    left = selected(page)
+    page.evaluate("""() => { const nb = jupyterapp.shell.currentWidget.content, n = nb.model.cells.length;
+        nb.model.sharedModel.insertCell(n, {cell_type: 'code', source: 'ex'}); nb.activeCellIndex = n;
+        return jupyterapp.commands.execute('notebook:run-cell'); }""")
+    page.wait_for_function("() => Bokeh.documents.filter(d => d.get_model_by_name('sag-info')).length == 2",
+                           timeout=60_000)
+    assert states(page) == [left, left]
+    click_region(page, g, uncached_click(g, left))  # in the first explorer (the first document)
+    page.wait_for_function("""() => { const s = Bokeh.documents.filter(d => d.get_model_by_name('sag-info'))
+        .map(d => [...d.all_models].find(m => m.data && m.data.selected).data.selected[0].join());
+        return s[0] == s[1]; }""", timeout=20_000)
+    first, second = states(page)
+    assert first == second != left
+    assert errors(page) == []
+
+
 def test_lab_a_second_page_on_the_same_kernel_shows_views(browser, lab, notebook):
     """A reloaded tab, or a second one, on a running kernel has no BokehJS: showing a view
     there must bring it (once per page), or every view fails to render."""

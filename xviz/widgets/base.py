@@ -4,6 +4,7 @@ A view builds one bokeh layout whose interactivity lives in small CustomJS callb
 same layout works in a notebook (wrapped as an ipywidget by jupyter_bokeh) and in a
 standalone HTML file with no kernel. Views read result objects; they compute nothing.
 """
+import functools
 import logging
 
 from bokeh.document import Document
@@ -38,6 +39,32 @@ def load_bokeh():
         _bokeh_pages.add(page)
 
 
+@functools.cache
+def _widget_class():
+    """jupyter_bokeh's BokehModel, kept current for pages that open it later (imported on first use)."""
+    from jupyter_bokeh import BokehModel
+
+    class LiveBokehModel(BokehModel):
+        """A BokehModel whose full state, asked for by a page that opens it later (a reload, a
+        second tab on the running kernel), is the document as it is now: jupyter_bokeh makes
+        it once, so such a page showed the view as it was made, not as it was left."""
+
+        _stale = False
+
+        def _document_patched(self, event):
+            self._stale = True  # any change, from Python or from a page (the latter not sent back)
+            super()._document_patched(event)
+
+        def get_state(self, key=None, drop_defaults=False):
+            if key is None and self._stale:
+                # Without a change notice: the pages already open have every change.
+                self._trait_values["render_bundle"] = self._model_to_traits(self._model)
+                self._stale = False
+            return super().get_state(key, drop_defaults)
+
+    return LiveBokehModel
+
+
 class View:
     """A bokeh layout with a notebook face (:attr:`widget`) and an HTML face (:meth:`to_html`)."""
 
@@ -62,22 +89,25 @@ class View:
             doc.js_on_event("document_ready", self._on_load)
         return doc, made
 
+    def _new_widget(self):
+        load_bokeh()
+        self._document()  # the widget keeps this document (jupyter_bokeh syncs through it)
+        return _widget_class()(self.layout)
+
     @property
     def widget(self):
         """The view as an ipywidget (a ``jupyter_bokeh.BokehModel``), to nest in HBox/VBox."""
         if self._widget is None:
-            from jupyter_bokeh import BokehModel
-
-            load_bokeh()
-            self._document()  # the widget keeps this document (jupyter_bokeh syncs through it)
-            self._widget = BokehModel(self.layout)
+            self._widget = self._new_widget()
         return self._widget
 
     def _ipython_display_(self):
+        """Each display is a widget of its own on the one document: it opens as the view is now,
+        and what a page changes in one reaches the others (jupyter_bokeh sends a page's change
+        to every widget of the document but the one it came from)."""
         from IPython.display import display
 
-        load_bokeh()  # this page may not have BokehJS even if the widget exists (a reload)
-        display(self.widget)
+        display(self._new_widget())
 
     def to_html(self, path=None):
         """Standalone HTML (BokehJS inline, interactive without a kernel); written to ``path`` if given."""
