@@ -103,10 +103,10 @@ def region_footprints(kind, size, grid=7, segments=None):
 
 def subset_masks(footprints, subsets):
     """N x 1 x H x W masks of subsets (iterables of region ids): clamped sums of footprints."""
-    pick = torch.zeros(len(subsets), len(footprints), dtype=footprints.dtype, device=footprints.device)
+    pick = torch.zeros(len(subsets), len(footprints), dtype=footprints.dtype)  # filled here, sent at once
     for i, subset in enumerate(subsets):
         pick[i, list(subset)] = 1.0
-    masks = (pick @ footprints.flatten(1)).clamp(0, 1)
+    masks = (pick.to(footprints.device) @ footprints.flatten(1)).clamp(0, 1)
     return masks.view(len(subsets), 1, *footprints.shape[1:])
 
 
