@@ -191,8 +191,10 @@ def test_labels_that_do_not_match_the_model():
     ({"mean": (0.1, 0.2)}, "mean must be one number or three"),
     ({"std": 0.0}, "std must be positive"),
     ({"size": (1, 2, 3)}, "size must be"),
+    ({"size": 32.5}, "size must be"),
+    ({"size": (8, True)}, "size must be"),
     ({"chunk_size": 0}, "chunk_size"),
-])
+] + ([] if torch.cuda.is_available() else [({"device": "cuda"}, "no CUDA device")]))
 def test_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):
         xviz.Classifier(small_net(), **kwargs)
@@ -235,3 +237,87 @@ def test_several_layers_in_one_pass_match_one_at_a_time(digits_clf):
         assert torch.allclose(digits_clf.activations(x, name), a)
     assert [t.shape[1:] for t in digits_clf.activations(x, ["features.5", "features"])] == [a.shape[1:] for a in acts]
     assert not digits_clf.model.features._forward_hooks  # no hook left behind
+
+
+def test_numpy_sizes_int_labels_and_array_targets():
+    clf = xviz.Classifier(small_net(), size=np.int64(8), labels=[0, 1, 2], device="cpu")
+    assert clf.size == (8, 8) and clf.labels == ["0", "1", "2"] and clf.target_index("2") == 2
+    x = torch.rand(3, 3, 8, 8)
+    assert clf.targets_for(x, np.array([2, 0, 1])) == [2, 0, 1]
+    assert clf.targets_for(x, torch.tensor([1, 1, 0])) == [1, 1, 0]
+    with pytest.raises(ValueError, match="top must be a positive int"):
+        clf.predict(np.zeros((8, 8, 3)), top=0)
+
+
+def test_a_layer_followed_by_an_inplace_activation():
+    # conv -> ReLU(inplace=True): the hooks must see the conv's own output (with its negative
+    # values) and its gradient, not the ReLU's, and the backward pass must not fail on it.
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1),
+                        nn.Flatten(), nn.Linear(4, 3)).eval()
+    clf = xviz.Classifier(net, size=8, device="cpu")
+    x = torch.rand(2, 3, 8, 8)
+    conv = net[0](clf.normalize(x)).detach()
+    assert conv.min() < 0
+    assert torch.allclose(clf.activations(x, "0"), conv)
+    scores, acts, grads = clf.layer_gradients(x, [0, 2], "0", output="logit")
+    a = conv.clone().requires_grad_(True)
+    reference = net[1:](a.clone())
+    expected, = torch.autograd.grad(reference[[0, 1], [0, 2]].sum(), a)
+    assert torch.allclose(acts, conv) and torch.allclose(grads, expected, atol=1e-6)
+    assert torch.allclose(scores, reference[[0, 1], [0, 2]].detach(), atol=1e-6)
+    cam = xviz.gradcam(clf, x[0].permute(1, 2, 0).numpy(), layer="0")
+    assert cam.mask.shape[-2:] == (8, 8)
+
+
+class Head(nn.Module):
+    def __init__(self, net, end):
+        super().__init__()
+        self.net, self.end = net, end
+
+    def forward(self, x):
+        return self.end(self.net(x))
+
+
+def test_a_layer_the_forward_pass_never_runs():
+    net = Head(small_net(), nn.Identity())
+    net.aux = nn.Conv2d(4, 4, 1)  # registered, never called
+    clf = xviz.Classifier(net, size=8, device="cpu")
+    for call in (lambda: clf.activations(torch.rand(1, 3, 8, 8), "aux"),
+                 lambda: clf.layer_gradients(torch.rand(1, 3, 8, 8), 0, "aux")):
+        with pytest.raises(ValueError, match="did not run in the model's forward pass"):
+            call()
+
+
+@pytest.mark.parametrize("end, message", [
+    (lambda z: z[:, :1], "one score per image"),
+    (lambda z: z * float("nan"), "NaN or infinite"),
+])
+def test_outputs_that_cannot_be_explained(end, message):
+    clf = xviz.Classifier(Head(small_net().eval(), end), size=8, device="cpu")
+    with pytest.raises(ValueError, match=message):
+        clf.predict(np.zeros((8, 8, 3)))
+
+
+def test_a_model_that_ends_with_a_softmax_is_warned_about_once():
+    clf = xviz.Classifier(Head(small_net().eval(), lambda z: z.softmax(1)), size=8, device="cpu")
+    with pytest.warns(UserWarning, match="expects logits"):
+        clf.predict(np.zeros((8, 8, 3)))
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clf.predict(np.zeros((8, 8, 3)))  # once per classifier
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_models_in_other_float_types(dtype):
+    net = small_net().eval().to(dtype)
+    clf = xviz.Classifier(net, size=8, device="cpu")
+    x = torch.rand(2, 3, 8, 8)
+    logits = clf.logits(x)
+    assert logits.dtype == torch.float32
+    expected = net(clf.normalize(x).to(dtype)).float()
+    assert torch.allclose(logits, expected)
+    assert xviz.integrated_gradients(clf, x[0].permute(1, 2, 0).numpy(), steps=4).mask.shape[-2:] == (8, 8)
+    assert next(net.parameters()).dtype == dtype

@@ -56,7 +56,21 @@ def test_pil_grayscale_and_palette(tmp_path):
     assert load_image(gray.convert("P")).shape == (4, 4, 3)
 
 
+def test_grey_images_deeper_than_8_bits_keep_their_values(tmp_path):
+    ramp = np.linspace(0, 65535, 64 * 64).reshape(64, 64).astype(np.uint16)
+    path = tmp_path / "deep.png"
+    Image.fromarray(ramp).save(path)  # a 16-bit grey PNG (PIL reopens it in mode I or I;16)
+    assert np.allclose(load_image(path)[..., 0], ramp / 65535, atol=1e-6)
+    assert np.allclose(load_image(ramp)[..., 1], ramp / 65535, atol=1e-6)  # the same as an array
+    flat = tmp_path / "quarter.tif"
+    Image.fromarray(np.full((8, 8), 0.25, np.float32), mode="F").save(flat)
+    assert np.allclose(load_image(flat), 0.25)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        load_image(Image.fromarray(np.full((8, 8), 3.0, np.float32), mode="F"))
+
+
 @pytest.mark.parametrize("t, shape", [
+    (torch.rand(3, 5, 6, dtype=torch.bfloat16), (5, 6, 3)),
     (torch.rand(3, 5, 6), (5, 6, 3)),
     (torch.rand(1, 5, 6), (5, 6, 3)),
     (torch.rand(5, 6), (5, 6, 3)),
@@ -80,7 +94,7 @@ def test_tensor_channels_first_is_transposed():
     (np.full((4, 4, 3), np.nan), ["NaN"]),
     (np.full((4, 4, 3), np.inf), ["infinite"]),
     (np.full((4, 4, 3), 200.0), ["[0, 1]", "255"]),
-    (np.full((4, 4, 3), 7, np.int32), ["uint8", "int32"]),
+    (np.full((4, 4, 3), 7, np.int32), ["uint8 or uint16", "int32"]),
     (np.zeros((1, 9, 3)), ["2 x 2"]),
     (torch.zeros(2, 5, 5), ["C x H x W"]),
     (42, ["int", "Accepted"]),

@@ -9,6 +9,7 @@ import contextlib
 import difflib
 import hashlib
 import json
+import warnings
 
 import numpy as np
 import torch
@@ -78,7 +79,8 @@ def default_device():
 
 
 def _as_names(entry):
-    names = [entry] if isinstance(entry, str) else [str(n) for n in entry]
+    single = isinstance(entry, str) or _images.is_int(entry)
+    names = [str(entry)] if single else [str(n) for n in entry]
     if not names or not all(names):
         raise ValueError(f"a label must be a non-empty string or list of names, got {entry!r}")
     return names
@@ -120,10 +122,14 @@ class Classifier:
         if not isinstance(model, nn.Module):
             raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
-        self.size = (size, size) if isinstance(size, int) else tuple(int(s) for s in size)
-        if len(self.size) != 2 or min(self.size) < 1:
-            raise ValueError(f"size must be an int or (height, width), got {size!r}")
+        sizes = [size, size] if np.ndim(size) == 0 else list(size)
+        if len(sizes) != 2 or not all(_images.is_int(v) and v >= 1 for v in sizes):
+            raise ValueError(f"size must be an int or (height, width) of positive ints, got {size!r}")
+        self.size = tuple(int(v) for v in sizes)
         self.device = torch.device(device) if device is not None else default_device()
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {device!r} was asked for but torch sees no CUDA device here; "
+                             "leave device=None to use the CPU")
         self.mean = self._channel_stat(mean, "mean")
         self.std = self._channel_stat(std, "std")
         if torch.any(self.std <= 0):
@@ -133,6 +139,7 @@ class Classifier:
         self.chunk_size = int(chunk_size)
         self._names = [_as_names(e) for e in labels] if labels is not None else None
         self.name = name or type(model).__name__
+        self._outputs_checked = False
         self.images_scored = 0  # images passed through the model, for benchmarks
         self.images_backpropagated = 0  # of those, the ones with a backward pass too
 
@@ -227,6 +234,8 @@ class Classifier:
         ``logits`` of ``x``, when the caller has them, spare a forward pass.
         """
         n = x.shape[0]
+        if isinstance(target, (np.ndarray, torch.Tensor)) and target.ndim == 1:
+            target = target.tolist()  # one per image, as a list would be
         given = list(target) if isinstance(target, (list, tuple)) else [target] * n
         if len(given) != n:
             raise ValueError(f"got {len(given)} targets for {n} images; give one per image or a single target")
@@ -279,15 +288,33 @@ class Classifier:
         return out
 
     def _forward(self, x):
-        out = self.model(self.normalize(x))
+        out = self.model(self.normalize(x).to(_input_dtype(self.model)))
         if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != x.shape[0]:
             got = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__
             raise ValueError(f"the model returned {got} for a batch of {x.shape[0]} images; "
                              f"xviz expects N x num_classes logits")
+        if out.shape[1] < 2:
+            raise ValueError("the model returned one score per image; xviz explains a choice among classes: "
+                             "for a binary model return two logits, e.g. torch.cat([torch.zeros_like(z), z], 1)")
         if self._names and out.shape[1] != len(self._names):
             raise ValueError(f"the model returned {out.shape[1]} classes but {len(self._names)} labels were given")
+        if not torch.isfinite(out).all():
+            raise ValueError("the model returned NaN or infinite scores; check its weights and inputs")
+        self._warn_if_probabilities(out)
         self.images_scored += x.shape[0]
-        return out
+        return out.float()
+
+    def _warn_if_probabilities(self, out):
+        """Warn if the model seems to end with a softmax (xviz applies its own); looked at in
+        the first forward pass only, to keep the others free of a device sync."""
+        if self._outputs_checked:
+            return
+        self._outputs_checked = True
+        sums = out.detach().double().sum(1)
+        if out.min() >= 0 and torch.allclose(sums, torch.ones_like(sums), atol=1e-4):
+            warnings.warn("the model's outputs are non-negative and sum to 1, as probabilities do; xviz "
+                          "expects logits and applies softmax itself: give the model without its final "
+                          "softmax", stacklevel=4)
 
     def _check_input(self, x):
         if not isinstance(x, torch.Tensor) or x.ndim != 4 or x.shape[1] != 3:
@@ -368,7 +395,7 @@ class Classifier:
             for store in captured:
                 store.clear()
             self._forward(x[s])
-            return tuple(store[0] for store in captured)
+            return tuple(_first(store, module) for store, module in zip(captured, modules))
 
         with preserved(self.model, self.device), torch.no_grad():
             for module, store in zip(modules, captured):
@@ -397,7 +424,7 @@ class Classifier:
                 for handle in handles:
                     handle.remove()
             sc = _pick(out.softmax(1) if output == "prob" else out, targets[s])
-            wrt = [store[0] for store in captured] if modules else [xs]
+            wrt = [_first(store, m) for store, m in zip(captured, modules)] if modules else [xs]
             grads = torch.autograd.grad(sc.sum(), wrt, allow_unused=True)
             self.images_backpropagated += len(xs)
             if not modules:
@@ -430,6 +457,8 @@ class Classifier:
         >>> clf.predict(zoo.image("chelsea"), top=1)[0][0]
         'Egyptian cat'
         """
+        if not _images.is_int(top) or top < 1:
+            raise ValueError(f"top must be a positive int, got {top!r}")
         x, batch = self.prepare(images)
         p = self.probs(x)
         k = min(int(top), p.shape[1])
@@ -437,6 +466,22 @@ class Classifier:
         rows = [[(self.label(i), float(v)) for v, i in zip(vs.tolist(), ix.tolist())]
                 for vs, ix in zip(values, indices)]
         return rows if batch else rows[0]
+
+
+def _input_dtype(model):
+    """The floating dtype of the model's first parameter (float32 when it has none)."""
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32
+
+
+def _first(store, module):
+    """The first output a hook kept of ``module``, or a clear error if it never ran."""
+    if not store:
+        raise ValueError(f"layer {type(module).__name__} did not run in the model's forward pass (an unused "
+                         "branch, or a traced / scripted model, whose layers cannot be hooked); pick another")
+    return store[0]
 
 
 def _capture_into(store):
@@ -452,17 +497,20 @@ def _capture_into(store):
         if not out.requires_grad:
             out = out.detach().requires_grad_(True)
         store.append(out)
-        return out
+        # The model goes on with a copy: an in-place op after the layer (ReLU(inplace=True))
+        # would fail on a leaf, or change the kept output and its gradient's meaning.
+        return out.clone()
 
     return hook
 
 
 def _keep_into(store):
-    """A forward hook that keeps the module's output (detached)."""
+    """A forward hook that keeps a copy of the module's output (an in-place op after the
+    layer would change the output itself)."""
     def hook(module, inputs, out):
         if not isinstance(out, torch.Tensor):
             raise ValueError(f"layer {type(module).__name__} returns {type(out).__name__}, not a tensor")
-        store.append(out.detach())
+        store.append(out.detach().clone())
 
     return hook
 

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 ACCEPTED = (
-    "a file path, a PIL image, a numpy array (H x W, H x W x 3 or H x W x 4; uint8, bool, "
+    "a file path, a PIL image, a numpy array (H x W, H x W x 3 or H x W x 4; uint8, uint16, bool, "
     "or float in [0, 1]) or a torch tensor (H x W or C x H x W with C in 1, 3, 4; uint8 or "
     "float in [0, 1])"
 )
@@ -42,6 +42,16 @@ def _read_file(path):
 
 
 def _from_pil(im):
+    # Grey images of more than 8 bits keep their depth: convert("RGB") would clip them to 255.
+    if im.mode.startswith("I;16"):
+        return _from_numpy(np.asarray(im).astype(np.uint16), im)
+    if im.mode == "I":  # how PIL opens 16-bit grey PNGs
+        array = np.asarray(im)
+        if array.min() < 0 or array.max() > 65535:
+            _reject(im, f"32-bit integer pixels must lie in 0..65535, got {array.min()}..{array.max()}")
+        return _from_numpy(array.astype(np.uint16), im)
+    if im.mode == "F":
+        return _from_numpy(np.asarray(im), im)
     if im.mode in ("RGBA", "LA", "P"):
         im = im.convert("RGBA")
     elif im.mode != "RGB":
@@ -52,10 +62,12 @@ def _from_pil(im):
 def _to_unit_float(array, original):
     if array.dtype == np.uint8:
         return array.astype(np.float32) / 255.0
+    if array.dtype == np.uint16:
+        return array.astype(np.float32) / 65535.0
     if array.dtype == np.bool_:
         return array.astype(np.float32)
     if not np.issubdtype(array.dtype, np.floating):
-        _reject(original, f"integer images must be uint8, got {array.dtype}")
+        _reject(original, f"integer images must be uint8 or uint16, got {array.dtype}")
     if not np.all(np.isfinite(array)):
         _reject(original, "it contains NaN or infinite values")
     lo, hi = float(array.min()), float(array.max())
@@ -87,6 +99,8 @@ def _from_numpy(array, original):
 
 def _from_tensor(tensor):
     t = tensor.detach().cpu()
+    if t.dtype == torch.bfloat16:  # numpy has no bfloat16
+        t = t.float()
     if t.ndim == 3 and t.shape[0] in (1, 3, 4):
         t = t.permute(1, 2, 0)
     elif t.ndim != 2:
@@ -223,6 +237,11 @@ def baseline(x, kind="blur"):
     if kind == "black":
         return torch.zeros_like(x)
     raise ValueError(f"unknown baseline {kind!r}; accepted: {', '.join(map(repr, BASELINES))}, a number in [0, 1] or a tensor")
+
+
+def is_int(value):
+    """An int (Python or numpy), not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def is_number(value):

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..images import is_number, to_numpy
+from ..images import is_int, is_number, to_numpy
 
 FORMAT = "xviz.saliency/1"
 
@@ -123,11 +123,6 @@ def write_npz(path, **arrays):
 def read_npz(path):
     """Open an .npz written by :func:`write_npz`, ``path`` with or without ".npz"; never unpickles."""
     return np.load(npz_file(path, reading=True), allow_pickle=False)
-
-
-def is_int(value):
-    """An int (Python or numpy), not a bool."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
 def whole(value, name, minimum, none=None):
