@@ -54,6 +54,31 @@ def test_gradcam_on_a_named_layer(square_clf, rng):
     assert sal.settings["layer"] == "conv"
 
 
+def test_gradcam_refuses_a_layer_without_maps_before_any_pass(digits_clf):
+    passes = digits_clf.images_backpropagated
+    with pytest.raises(ValueError, match="layer 'fc' .* gives no spatial maps .* to weight.*features"):
+        xviz.gradcam(digits_clf, xviz.zoo.image("digit-3"), layer="fc")
+    assert digits_clf.images_backpropagated == passes
+
+
+def test_the_layer_lookup_follows_a_swapped_module():
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Conv2d(4, 4, 3, padding=1),
+                              torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    clf = xviz.Classifier(net, size=16, device="cpu")
+    assert spatial_layers(clf) == ["0", "1"]
+    net[1] = torch.nn.AdaptiveAvgPool2d(1)  # same number of modules, now 1 x 1 output
+    assert spatial_layers(clf) == ["0"]
+
+
+def test_a_flat_map_stays_flat():
+    from xviz.explain.base import normalize_map
+
+    flat = normalize_map(torch.full((1, 4, 4), 0.3), (32, 32))
+    assert float(flat.abs().max()) == 0.0  # not the upsampling's rounding noise stretched to [0, 1]
+    ramp = normalize_map(torch.arange(16.0).view(1, 4, 4) * 1e-3 + 0.3, (32, 32))
+    assert float(ramp.min()) == 0.0 and float(ramp.max()) == pytest.approx(1.0)
+
+
 def test_gradcam_bad_target(square_clf, rng):
     with pytest.raises(ValueError, match="unknown label 'of'"):
         xviz.gradcam(square_clf, rng.random((32, 32, 3)), target="of")

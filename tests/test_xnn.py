@@ -170,8 +170,10 @@ def test_bad_input_says_what_is_wrong(digits_xnn, tmp_path):
     assert least.report().n_train == 5  # the PCA and NMF baselines fit too
     with pytest.raises(ValueError, match="no layer named 'featurez'.*Did you mean 'features'"):
         X.fit(clf, data, classes=[3, 8], layer="featurez", progress=False)
-    with pytest.raises(ValueError, match="XNN needs a layer with spatial maps"):
+    passes = clf.images_scored
+    with pytest.raises(ValueError, match="layer 'fc' .* gives no spatial maps .* to show concepts as heatmaps"):
         X.fit(clf, data, classes=[3, 8], layer="fc", epochs=5, progress=False)
+    assert clf.images_scored - passes <= 1  # refused before the features (one probe at most)
     with pytest.raises(ValueError, match="got 5 images but 4 labels"):
         X.fit(clf, (list(data.images[:5]), [3, 8, 3, 8]), progress=False)
     with pytest.raises(ValueError, match="images have no labels"):

@@ -6,7 +6,7 @@ import torch
 
 from .classifier import preserved
 
-# model -> {(input size, module count): names}, from one probe each; weak, so models can go.
+# model -> {(input size, module ids): names}, from one probe each; weak, so models can go.
 _SPATIAL = weakref.WeakKeyDictionary()
 
 def spatial_layers(clf):
@@ -22,7 +22,8 @@ def spatial_layers(clf):
     'features'
     """
     known = _SPATIAL.setdefault(clf.model, {})
-    key = (tuple(clf.size), sum(1 for _ in clf.model.modules()))
+    # The modules themselves, not their count: a swapped module changes the answer.
+    key = (tuple(clf.size), tuple(map(id, clf.model.modules())))
     if key in known:  # a probe per call would cost a forward pass every time
         return list(known[key])
     names = {module: name for name, module in clf.model.named_modules() if name}
@@ -66,3 +67,16 @@ def find_layer(clf, layer="auto"):
     shown = ", ".join(valid[-12:])
     raise ValueError(f"no layer named {layer!r} in {clf.name}.{hint} Layers with spatial maps "
                      f"({len(valid)}, last ones shown): {shown}")
+
+
+def spatial_layer(clf, layer, purpose):
+    """``find_layer`` for a method that needs the layer's maps: (name, module), or a clear
+    error, before any pass, when the layer's output is not an N x C x h x w map."""
+    name, module = find_layer(clf, layer)
+    spatial = spatial_layers(clf)
+    if name not in spatial:
+        shown = ", ".join(spatial[-12:])
+        raise ValueError(f"layer {name!r} of {clf.name} gives no spatial maps (N x C x h x w with h, w > 1), "
+                         f"so it has no feature maps {purpose}. Layers with spatial maps ({len(spatial)}, "
+                         f"last ones shown): {shown}")
+    return name, module

@@ -157,12 +157,19 @@ def real(value, name):
     return float(value)
 
 
+def scale_rows(m):
+    """Each row of an N x D tensor scaled to [0, 1]; a flat row (its spread within float
+    rounding of its values, as bilinear upsampling leaves on a constant map) becomes zeros,
+    not a full-contrast pattern of that rounding noise."""
+    lo, hi = m.min(1, keepdim=True).values, m.max(1, keepdim=True).values
+    flat = hi - lo <= 1e-5 * torch.maximum(hi.abs(), lo.abs())
+    return torch.where(flat, torch.zeros_like(m), (m - lo) / (hi - lo).clamp_min(1e-30))
+
+
 def normalize_map(raw, size):
     """Upsample N x h x w raw maps to ``size`` (bilinear) and scale each to [0, 1]."""
     up = F.interpolate(raw[:, None].float(), size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
-    lo = up.flatten(1).min(1).values.view(-1, 1, 1)
-    hi = up.flatten(1).max(1).values.view(-1, 1, 1)
-    return torch.where(hi > lo, (up - lo) / (hi - lo).clamp_min(1e-12), torch.zeros_like(up))
+    return scale_rows(up.flatten(1)).view_as(up)
 
 
 def progress(iterable, total=None, desc=None, enabled=True):

@@ -6,7 +6,7 @@ and gradients; Grad-CAM, the layer-wise clusters and the concept heatmaps all us
 """
 import torch
 
-from ..hooks import find_layer
+from ..hooks import spatial_layer
 from .base import explain
 
 RULES = ("mean", "generalised")
@@ -68,7 +68,7 @@ def gradcam(clf, images, target=None, layer="auto", rule="mean"):
     >>> sal.label, sal.mask.shape, sal.lowres.shape
     ('7', (32, 32), (8, 8))
     """
-    name, _ = find_layer(clf, layer)
+    name, _ = spatial_layer(clf, layer, "to weight")
     channel_weights(torch.zeros(1, 1, 1, 1), torch.zeros(1, 1, 1, 1), rule)  # reject a bad rule before any pass
 
     def compute(clf, x, targets):

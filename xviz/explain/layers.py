@@ -51,9 +51,9 @@ import torch
 from torch import nn
 
 from ..classifier import default_device
-from ..hooks import find_layer, spatial_layers
+from ..hooks import spatial_layer, spatial_layers
 from ..images import to_numpy
-from .base import normalize_map, read_npz, whole, write_npz
+from .base import normalize_map, read_npz, scale_rows, whole, write_npz
 from .base import progress as progress_bar
 from .cam import channel_weights
 
@@ -116,17 +116,9 @@ def resolve_layers(clf, layers="auto"):
     items = [layers] if isinstance(layers, (str, nn.Module)) else list(layers)
     if not items:
         raise ValueError("layers is empty; give 'auto', a layer name, or a list of names")
-    spatial = spatial_layers(clf)
-    names = []
-    for item in items:
-        name, _ = find_layer(clf, item)  # an unknown name raises, listing the valid ones
-        if name not in spatial:
-            shown = ", ".join(spatial[-12:])
-            raise ValueError(f"layer {name!r} of {clf.name} gives no spatial maps (N x C x h x w with h, w > 1), "
-                             f"so it has no feature maps to cluster. Layers with spatial maps ({len(spatial)}, "
-                             f"last ones shown): {shown}")
-        names.append(name)
-    return sorted(dict.fromkeys(names), key=spatial.index)
+    # An unknown name raises, listing the valid ones.
+    names = [spatial_layer(clf, item, "to cluster")[0] for item in items]
+    return sorted(dict.fromkeys(names), key=spatial_layers(clf).index)
 
 
 # -- clustering one layer ----------------------------------------------------------------------
@@ -220,12 +212,6 @@ class LayerClusters:
         weights = ", ".join(f"{cl.weight:.2f}" for cl in self.clusters)
         return (f"LayerClusters({self.layer!r}, {c} maps {h}x{w}, {len(self.kept)} kept, "
                 f"{len(self.clusters)} of {self.k} clusters kept: weights [{weights}])")
-
-
-def _minmax_rows(m):
-    lo = m.min(1, keepdim=True).values
-    hi = m.max(1, keepdim=True).values
-    return torch.where(hi > lo, (m - lo) / (hi - lo).clamp_min(1e-12), torch.zeros_like(m))
 
 
 def principal_components(maps, dims):
@@ -323,7 +309,7 @@ def cluster_layer(acts, weights, cfg, size, name="layer", index=0, depth=0.0):
     kept = torch.nonzero(shares > cfg["min_share"] / len(shares)).flatten()
     if len(kept) == 0:  # min_share >= 1 and every map weighs the same
         return _empty_layer(name, index, depth, acts, shares.float().cpu().numpy(), total)
-    maps = _minmax_rows(acts[kept].flatten(1).float())
+    maps = scale_rows(acts[kept].flatten(1).float())
     pcs = principal_components(maps, cfg["components"])
     # Identical maps (after scaling) are one distinct map: k may not exceed their count.
     groups = _copies(pcs, 1e-4 * maps.shape[1] ** 0.5)

@@ -66,7 +66,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..hooks import find_layer, spatial_layers
+from ..hooks import spatial_layer, spatial_layers
 from ..images import baseline as make_baseline
 from ..images import blur, to_numpy, upsample_mask
 from .base import Saliency, read_npz, whole, write_npz
@@ -820,7 +820,7 @@ def fit(clf, images, target=None, *, preset="auto", layer="auto", progress=True,
     spent = {"passes": {}, "seconds": {}}
     start, passes = time.perf_counter(), clf.images_scored
     with clf.session():
-        layer_name = auto_layer(clf) if layer in (None, "auto") else find_layer(clf, layer)[0]
+        layer_name = auto_layer(clf) if layer in (None, "auto") else spatial_layer(clf, layer, "to compare crops by")[0]
         base = make_baseline(x, cfg["baseline"])
         with _phase(clf, spent, "scores"):
             p_full = clf.probs(x)[:, t]

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..hooks import find_layer
+from ..hooks import find_layer, spatial_layer
 from ..images import load_labelled, to_numpy
 from .base import normalize_map, npz_file, read_npz, whole, write_npz
 from .base import progress as progress_bar
@@ -422,9 +422,6 @@ def _features(clf, images, layer, classes, cache, progress):
         x, _ = clf.prepare(images[start:start + PREPARE_BLOCK])
         with clf.session():
             maps = clf.activations(x, layer, progress=progress and "layer activations")
-            if maps.ndim != 4:
-                raise ValueError(f"layer {layer!r} gives outputs of shape {tuple(maps.shape)}; XNN needs a layer "
-                                 f"with spatial maps (N x C x h x w) to show concepts as heatmaps")
             zs.append(maps.mean(dim=(2, 3)))
             ys.append(clf.logits(x)[:, classes])
     z, y = torch.cat(zs), torch.cat(ys)
@@ -499,7 +496,7 @@ def fit(clf, data, classes=None, layer="auto", n_concepts=4, *, seed=0, cache=No
         raise ValueError(f"got {len(images)} images of the classes {[clf.label(c) for c in classes]} for "
                          f"{n_concepts} concepts; give at least {need}, so that after holding out "
                          f"{cfg['holdout']:.0%} more images than concepts remain to train on")
-    name, _ = find_layer(clf, layer)
+    name, _ = spatial_layer(clf, layer, "to show concepts as heatmaps")
     start = time.perf_counter()
     z_raw, y_raw = _features(clf, images, name, classes, cache, progress)
     split = _split(len(images), cfg["holdout"], seed)
