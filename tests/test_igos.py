@@ -100,14 +100,29 @@ def test_line_search_batch_does_not_change_the_result(spot_clf, rng):
     ({"iterations": 0}, "iterations must be at least 1"),
     ({"steps": 0}, "steps must be at least 1"),
     ({"steps": 8.0}, "steps must be an int, got 8.0"),  # a float count would fail deep in the loop
-    ({"size": 99}, "size must be 'auto' or an int in 1..32"),
-    ({"alpha": 0}, "alpha must exceed"),
+    ({"size": 99}, "size must be 'auto' or an int in 2..32"),
+    ({"size": 1}, "size must be 'auto' or an int in 2..32"),  # one cell: its TV is NaN
+    ({"size": True}, "size must be 'auto' or an int"),
+    ({"alpha": 0}, "alpha must be more than 1e-05"),
+    ({"l2": float("nan")}, "l2 must be a finite number"),
+    ({"noise": -1}, "noise must be at least 0"),
+    ({"l1": "a"}, "l1 must be a finite number, got 'a'"),
+    ({"sigma": 0}, "sigma must be more than 0"),
+    ({"adapt_l1": "no"}, "adapt_l1 must be True or False"),
+    ({"seed": None}, "seed must be an int"),
     ({"lr": 0.1}, "unknown setting.*lr.*accepted"),
     ({"baseline": "noise"}, "unknown baseline 'noise'"),
 ])
 def test_bad_settings(kwargs, message, square_clf, rng):
     with pytest.raises(ValueError, match=message):
         igos(square_clf, rng.random((32, 32, 3)), progress=False, **kwargs)
+
+
+def test_numpy_settings_and_a_tensor_baseline_are_saved(square_clf, rng, tmp_path):
+    sal = igos(square_clf, rng.random((32, 32, 3)), progress=False, iterations=1, steps=2, seed=np.int64(1),
+               l1=np.float32(1), baseline=torch.zeros(3, 32, 32))
+    back = type(sal).load(sal.save(tmp_path / "a.npz"))
+    assert back.settings["seed"] == 1 and back.settings["l1"] == 1.0 and back.settings["baseline"] == "tensor"
 
 
 def test_bad_target(square_clf, rng):

@@ -240,12 +240,22 @@ def test_a_target_out_of_range_is_refused(digits_clf):
     ({"clusters": (1, 8)}, "clusters must be a range"),
     ({"clusters": (5, 3)}, "clusters must be a range"),
     ({"embedding": "umap"}, "unknown embedding 'umap'"),
-    ({"min_share": -1}, "min_share must be >= 0"),
-    ({"perplexity": 0}, "perplexity must be positive"),
+    ({"min_share": -1}, "min_share .* must be at least 0"),
+    ({"perplexity": 0}, "perplexity must be more than 0"),
+    ({"seed": None}, "seed must be an int"),
+    ({"min_share": float("nan")}, "min_share .* must be a finite number"),
 ])
 def test_bad_settings_are_refused(digits_clf, kwargs, message):
     with pytest.raises(ValueError, match=message):
         L.explain(digits_clf, xviz.zoo.image("digit-1"), **kwargs)
+
+
+def test_numpy_settings_are_stored_as_plain_values(digits_clf, tmp_path):
+    lay = L.explain(digits_clf, xviz.zoo.image("digit-1"), layers="features", seed=np.int64(1),
+                    min_share=np.float32(0.5), clusters=(np.int64(2), 3), progress=False)
+    back = L.LayerExplanation.load(lay.save(tmp_path / "lay.npz"))
+    assert back.settings["seed"] == 1 and back.settings["min_share"] == 0.5
+    assert type(lay.settings["seed"]) is int and type(lay.settings["min_share"]) is float
 
 
 # -- labels, merging, files -------------------------------------------------------------------------

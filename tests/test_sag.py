@@ -402,7 +402,7 @@ def test_json_round_trip(tmp_path):
     ({"grid": True}, "grid must be an int in 1..32"),
     ({"max_children": 2.5}, "max_children must be an int, or None for no limit, got 2.5"),
     ({"seed": None}, "seed must be an int, got None"),
-    ({"threshold": "0.9"}, "threshold must be a number, got '0.9'"),
+    ({"threshold": "0.9"}, "threshold must be a finite number, got '0.9'"),
 ])
 def test_bad_settings(kwargs, message):
     with pytest.raises(ValueError, match=message):

@@ -216,6 +216,12 @@ def test_bad_input_gives_clear_errors(scenes):
         summaries.fit(clf, images, target="patch", preset="slow")
     with pytest.raises(ValueError, match="method"):
         summaries.fit(clf, images, target="patch", method="kmeans")
+    for setting, message in [({"mask_blur": -1}, "mask_blur must be at least 0"),
+                             ({"min_area": 2}, r"min_area must be in \[0, 1\]"),
+                             ({"keep": float("nan")}, "keep must be a finite number"),
+                             ({"lr": "x"}, "lr must be a finite number, got 'x'")]:
+        with pytest.raises(ValueError, match=message):
+            summaries.fit(clf, images, target="patch", **setting)
 
 
 def test_max_clusters_keeps_the_most_coherent_ones(summary, scenes):

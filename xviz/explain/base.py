@@ -6,6 +6,7 @@ and batching the images, resolving ``target=``, scoring the full images, and tur
 maps into :class:`Saliency` results.
 """
 import json
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -87,7 +88,7 @@ class Saliency:
         meta = {"format": FORMAT, "method": self.method, "target": self.target, "label": self.label,
                 "score": self.score, "settings": self.settings, "history": self.history,
                 "passes": self.passes, "seconds": self.seconds}
-        return write_npz(path, mask=self.mask, lowres=self.lowres, image=self.image, meta=np.array(json.dumps(meta)))
+        return write_npz(path, mask=self.mask, lowres=self.lowres, image=self.image, meta=np.array(json_text(meta)))
 
     @classmethod
     def load(cls, path):
@@ -111,6 +112,17 @@ def npz_file(path, reading=False):
         return path
     named = path.with_name(path.name + ".npz")
     return path if reading and not named.is_file() and path.is_file() else named
+
+
+def _plain(value):
+    if isinstance(value, np.generic):  # a numpy number given as a setting
+        return value.item()
+    raise TypeError(f"a {type(value).__name__} cannot be saved as JSON")
+
+
+def json_text(data):
+    """``json.dumps`` that writes numpy numbers as plain ones (settings may hold them)."""
+    return json.dumps(data, default=_plain)
 
 
 def write_npz(path, **arrays):
@@ -150,10 +162,21 @@ def whole(value, name, minimum, none=None):
     return int(value)
 
 
-def real(value, name):
-    """``value`` as a Python float, or a ValueError naming it (bools and strings are refused)."""
-    if not is_number(value):
-        raise ValueError(f"{name} must be a number, got {value!r}")
+def real(value, name, minimum=None, above=None):
+    """``value`` as a finite Python float of at least ``minimum`` / more than ``above``, or a
+    ValueError naming it (bools, strings and NaN are refused).
+
+    Examples
+    --------
+    >>> real(np.float32(0.5), "p", above=0)
+    0.5
+    """
+    if not is_number(value) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value!r}")
+    if above is not None and value <= above:
+        raise ValueError(f"{name} must be more than {above}, got {value!r}")
     return float(value)
 
 

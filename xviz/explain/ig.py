@@ -5,7 +5,7 @@ import torch
 
 from ..images import baseline as make_baseline
 from ..images import baseline_setting
-from .base import explain
+from .base import explain, whole
 
 OUTPUTS = ("prob", "logit")
 
@@ -54,11 +54,9 @@ def integrated_gradients(clf, images, target=None, baseline="black", steps=32, o
     >>> abs(h["completeness_gap"][0]) < 0.01 * abs(h["f_x"][0] - h["f_baseline"][0])
     True
     """
-    if int(steps) < 1:
-        raise ValueError(f"steps must be at least 1, got {steps!r}")
+    steps = whole(steps, "steps", 1)
     if output not in OUTPUTS:
         raise ValueError(f"output must be one of {', '.join(map(repr, OUTPUTS))}, got {output!r}")
-    steps = int(steps)
 
     def compute(clf, x, targets):
         base = make_baseline(x, baseline)

@@ -39,8 +39,8 @@ import math
 import torch
 
 from ..images import baseline as make_baseline
-from ..images import upsample_mask
-from .base import explain, progress as progress_bar, whole
+from ..images import baseline_setting, is_int, upsample_mask
+from .base import explain, progress as progress_bar, real, whole
 
 PRESETS = {
     # The papers' settings: I-GOS l1 1, l2 20, 15 iterations, 20 integration steps;
@@ -72,8 +72,12 @@ def _settings(method, preset, device, overrides):
         cfg["line_search_batch"] = 4 if device.type == "cuda" else 1
     for key in ("iterations", "steps", "line_search_batch"):
         cfg[key] = whole(cfg[key], key, 1)
-    if cfg["alpha"] <= MIN_ALPHA:
-        raise ValueError(f"alpha must exceed {MIN_ALPHA}, got {cfg['alpha']!r}")
+    cfg["alpha"] = real(cfg["alpha"], "alpha", above=MIN_ALPHA)
+    for key in ("l1", "l2", "noise"):
+        cfg[key] = real(cfg[key], key, minimum=0)
+    cfg["sigma"] = real(cfg["sigma"], "sigma", above=0)
+    if not isinstance(cfg["adapt_l1"], bool):
+        raise ValueError(f"adapt_l1 must be True or False, got {cfg['adapt_l1']!r}")
     return {"preset": preset, **cfg}
 
 
@@ -81,9 +85,10 @@ def _mask_size(size, image_size):
     if size == "auto":  # 28 x 28 for a 224 x 224 input, as in the papers; scaled for others
         side = min(image_size)
         return max(2, min(side, round(28 * side / 224)) if side < 224 else 28)
-    if not isinstance(size, int) or not 1 <= size <= min(image_size):
-        raise ValueError(f"size must be 'auto' or an int in 1..{min(image_size)}, got {size!r}")
-    return size
+    # A mask of one cell has no neighbours: its TV, a mean over none, would be NaN.
+    if not is_int(size) or not 2 <= size <= min(image_size):
+        raise ValueError(f"size must be 'auto' or an int in 2..{min(image_size)}, got {size!r}")
+    return int(size)
 
 
 def tv(m, beta=2):
@@ -269,12 +274,15 @@ class _Optimiser:
 
 def _run(method, clf, images, target, preset, seed, progress, overrides):
     cfg = _settings(method, preset, clf.device, overrides)
+    seed = whole(seed, "seed", None)
+    _mask_size(cfg["size"], clf.size)  # refused before any pass
 
     def compute(clf, x, targets):
         (raw, heat), history = _Optimiser(clf, x, targets, cfg, method == "igos++", seed).run(progress)
         return raw, heat, history
 
-    return explain(clf, images, target, compute, method, {**cfg, "seed": seed})
+    return explain(clf, images, target, compute, method,
+                   {**cfg, "baseline": baseline_setting(cfg["baseline"]), "seed": seed})
 
 
 def igos(clf, images, target=None, *, preset="auto", seed=0, progress=True, **settings):

@@ -53,7 +53,7 @@ from torch import nn
 from ..classifier import default_device
 from ..hooks import spatial_layer, spatial_layers
 from ..images import to_numpy
-from .base import normalize_map, read_npz, scale_rows, whole, write_npz
+from .base import json_text, normalize_map, read_npz, real, scale_rows, whole, write_npz
 from .base import progress as progress_bar
 from .cam import channel_weights
 
@@ -515,7 +515,7 @@ class LayerExplanation(Mapping):
                            "clusters": [{"weight": c.weight, "label": c.label} for c in lc.clusters]})
         meta = {"format": FORMAT, "target": self.target, "class_label": self.class_label, "score": self.score,
                 "settings": self.settings, "passes": self.passes, "seconds": self.seconds, "layers": layers}
-        return write_npz(path, meta=np.array(json.dumps(meta)), **arrays)
+        return write_npz(path, meta=np.array(json_text(meta)), **arrays)
 
     @classmethod
     def load(cls, path):
@@ -547,13 +547,13 @@ def _check(cfg):
     if (not isinstance(k, (tuple, list)) or len(k) != 2 or not all(isinstance(v, (int, np.integer)) for v in k)
             or not 2 <= k[0] <= k[1]):
         raise ValueError(f"clusters must be a range (k_min, k_max) of ints with 2 <= k_min <= k_max, got {k!r}")
-    if not cfg["min_share"] >= 0:
-        raise ValueError(f"min_share must be >= 0 (a multiple of 1 / C, the mean share), got {cfg['min_share']!r}")
+    cfg["clusters"] = tuple(int(v) for v in k)
+    cfg["min_share"] = real(cfg["min_share"], "min_share (a multiple of 1 / C, the mean share)", minimum=0)
     cfg["components"] = whole(cfg["components"], "components", 2)
     if cfg["embedding"] not in EMBEDDINGS:
         raise ValueError(f"unknown embedding {cfg['embedding']!r}; choose one of {', '.join(map(repr, EMBEDDINGS))}")
-    if not cfg["perplexity"] > 0:
-        raise ValueError(f"perplexity must be positive, got {cfg['perplexity']!r}")
+    cfg["perplexity"] = real(cfg["perplexity"], "perplexity", above=0)
+    cfg["seed"] = whole(cfg["seed"], "seed", None)
 
 
 def explain(clf, images, target=None, layers="auto", *, min_share=0.9, clusters=(3, 8), components=50,
@@ -857,7 +857,7 @@ class GlobalExplanation:
         """Write to ``path`` as JSON (format-tagged)."""
         data = {"format": GLOBAL_FORMAT, "groups": [vars(g) for g in self.groups], "entries": self.entries,
                 "text_model": self.text_model, "threshold": self.threshold, "images": self.images}
-        Path(path).write_text(json.dumps(data))
+        Path(path).write_text(json_text(data))
 
     @classmethod
     def from_json(cls, path):

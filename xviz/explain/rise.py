@@ -5,8 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from ..images import baseline as make_baseline
-from ..images import baseline_setting
-from .base import explain
+from ..images import baseline_setting, is_int
+from .base import explain, real, whole
 from .base import progress as progress_bar
 
 # Masked images made and scored at a time (one per image when a batch has more images):
@@ -58,6 +58,7 @@ def rise(clf, images, target=None, n_masks=4000, cells=7, p=0.5, baseline="black
     """
     size = clf.size
     n_masks, cells, p = _checked(n_masks, cells, p, size)
+    seed = whole(seed, "seed", None)
 
     def compute(clf, x, targets):
         grids, shifts = random_grids(n_masks, cells, p, size, seed)
@@ -77,14 +78,15 @@ def rise(clf, images, target=None, n_masks=4000, cells=7, p=0.5, baseline="black
 
 
 def _checked(n_masks, cells, p, size):
-    if int(n_masks) < 1:
-        raise ValueError(f"n_masks must be at least 1, got {n_masks!r}")
-    if not 1 <= int(cells) <= min(size):
-        raise ValueError(f"cells must lie between 1 and {min(size)} (the classifier's smaller input side), "
+    n_masks = whole(n_masks, "n_masks", 1)
+    # One cell is the whole image, shown or hidden: every pixel gets the same saliency.
+    if not is_int(cells) or not 2 <= cells <= min(size):
+        raise ValueError(f"cells must be an int between 2 and {min(size)} (the classifier's smaller input side), "
                          f"got {cells!r}")
-    if not 0 < float(p) < 1:
+    p = real(p, "p")
+    if not 0 < p < 1:
         raise ValueError(f"p, the probability of keeping a cell, must lie strictly between 0 and 1, got {p!r}")
-    return int(n_masks), int(cells), float(p)
+    return n_masks, int(cells), p
 
 
 def _cell_size(cells, size):

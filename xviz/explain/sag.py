@@ -56,7 +56,7 @@ import torch
 from ..images import baseline as make_baseline
 from ..images import baseline_setting
 from ..images import to_numpy, to_tensor, upsample_mask
-from .base import progress as progress_bar
+from .base import json_text, progress as progress_bar
 from .base import is_int, real, whole
 
 FORMAT = "xviz.sag/1"
@@ -542,7 +542,7 @@ class SAG:
                 "top5": [[list(k), v] for k, v in self.top5.items()]}
         if self.baseline is not None:
             data["baseline"] = _encode(self.baseline, np.float32)
-        Path(path).write_text(json.dumps(data))
+        Path(path).write_text(json_text(data))
 
     @classmethod
     def from_json(cls, path):

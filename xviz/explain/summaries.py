@@ -69,7 +69,7 @@ import torch.nn.functional as F
 from ..hooks import spatial_layer, spatial_layers
 from ..images import baseline as make_baseline
 from ..images import blur, to_numpy, upsample_mask
-from .base import Saliency, read_npz, whole, write_npz
+from .base import Saliency, json_text, read_npz, real, whole, write_npz
 from .base import progress as progress_bar
 from .igos import tv
 
@@ -117,6 +117,14 @@ def _settings(preset, device, overrides):
         raise ValueError(f"position must be in [0, 1] (the weight of position against appearance), "
                          f"got {cfg['position']!r}")
     cfg["max_clusters"] = whole(cfg["max_clusters"], "max_clusters", 1, none="every coherent cluster")
+    for key in ("lr", "beta", "binarise", "scale_ratio", "position_sigma", "preference"):
+        cfg[key] = real(cfg[key], key, above=0)
+    for key in ("mask_blur", "smooth_l1", "smooth_tv", "sharp_l1", "sharp_tv"):
+        cfg[key] = real(cfg[key], key, minimum=0)
+    for key, what in (("min_area", "a share of the image"), ("keep", "a share of the way from chance to typical")):
+        if not 0 <= real(cfg[key], key) <= 1:
+            raise ValueError(f"{key} must be in [0, 1] ({what}), got {cfg[key]!r}")
+        cfg[key] = float(cfg[key])
     if cfg["method"] not in METHODS:
         raise ValueError(f"unknown method {cfg['method']!r}; accepted: {', '.join(map(repr, METHODS))}")
     if cfg["init"] not in INITS:
@@ -676,7 +684,7 @@ class Summary:
                 "clusters": clusters, "settings": self.settings, "history": self.history, "passes": self.passes,
                 "seconds": self.seconds}
         return write_npz(path, images=self.images, masks=self.masks, smooth=self.smooth, labels=self.labels,
-                         scores=self.scores, masked_scores=self.masked_scores, meta=np.array(json.dumps(meta)))
+                         scores=self.scores, masked_scores=self.masked_scores, meta=np.array(json_text(meta)))
 
 
 def load(path):

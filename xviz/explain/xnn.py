@@ -40,7 +40,7 @@ from torch import nn
 
 from ..hooks import find_layer, spatial_layer
 from ..images import load_labelled, to_numpy
-from .base import normalize_map, npz_file, read_npz, whole, write_npz
+from .base import json_text, normalize_map, npz_file, read_npz, real, whole, write_npz
 from .base import progress as progress_bar
 from .cam import channel_weights, class_map
 
@@ -298,7 +298,7 @@ class XNN:
         meta = {"format": FORMAT, "model": self.clf.name, "layer": self.layer, "classes": self.classes,
                 "n_concepts": self.n_concepts, "n_features": self.net.decode.out_features,
                 "settings": self.settings, "history": self.history}
-        return write_npz(path, meta=np.array(json.dumps(meta)), **arrays)
+        return write_npz(path, meta=np.array(json_text(meta)), **arrays)
 
 
 def locality(heatmaps, share=0.2):
@@ -361,14 +361,12 @@ def _settings(n_concepts, seed, overrides):
     unknown = set(overrides) - set(DEFAULTS)
     if unknown:
         raise ValueError(f"unknown setting(s) {', '.join(sorted(unknown))}; accepted: {', '.join(sorted(DEFAULTS))}")
-    cfg = {**DEFAULTS, **overrides, "n_concepts": n_concepts, "seed": seed}
-    if not isinstance(n_concepts, (int, np.integer)) or n_concepts < 1:
-        raise ValueError(f"n_concepts must be a positive int, got {n_concepts!r}")
+    cfg = {**DEFAULTS, **overrides, "n_concepts": whole(n_concepts, "n_concepts", 1), "seed": whole(seed, "seed", None)}
     for key in ("epochs", "hidden", "examples"):
         cfg[key] = whole(cfg[key], key, 1)
     for key in ("lr", "q"):
-        if not cfg[key] > 0:
-            raise ValueError(f"{key} must be positive, got {cfg[key]!r}")
+        cfg[key] = real(cfg[key], key, above=0)
+    cfg["holdout"] = real(cfg["holdout"], "holdout")
     if not 0 <= cfg["holdout"] < 1:
         raise ValueError(f"holdout must be in [0, 1) (a share of the images), got {cfg['holdout']!r}")
     return cfg
