@@ -173,6 +173,15 @@ def test_label_without_labels():
     with pytest.raises(ValueError, match="has no labels"):
         clf.target_index("cat")
     assert clf.label(2) == "class 2"
+    assert clf.target_index("2") == 2  # a folder named "2" holds class 2's images
+    with pytest.raises(ValueError, match="out of range"):
+        clf.target_index("7")
+
+
+def test_digit_strings_are_labels_first_then_indices():
+    clf = xviz.Classifier(small_net(), size=8, labels=["2", "b", "c "], device="cpu")
+    assert clf.target_index("2") == 0 and clf.target_index("1") == 1
+    assert clf.target_index("c") == 2 and clf.labels[2] == "c"  # names are stripped as targets are
 
 
 def test_model_returning_the_wrong_shape():

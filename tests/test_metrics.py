@@ -197,6 +197,8 @@ def test_bad_inputs(square_clf, rng):
     for grid in (0, 40):
         with pytest.raises(ValueError, match=f"at most the image's 32 x 32, got {grid}"):
             metrics.insertion(square_clf, mask, image=img, grid=grid)
+    with pytest.raises(ValueError, match=r"grid must be an int or \(height, width\), got 2.5"):
+        metrics.deletion(square_clf, mask, image=img, grid=2.5)
     with pytest.raises(ValueError, match="unknown baseline 'grey'"):
         metrics.curves(square_clf, mask, image=img, baseline="grey")
     with pytest.raises(ValueError, match="a plain mask needs image="):

@@ -116,6 +116,8 @@ def test_cli_explain_an_image_file(tmp_path, capsys):
     (["explain", "nothing.png"], "no image file at 'nothing.png'"),
     (["explain", "digit-3", "--out", "/no/such/folder/r.html"], "does not exist"),
     (["explain", "digit-3", "--top", "0"], "--top must be at least 1"),
+    (["explain", "digit-3", "--out", "."], "it is a folder"),
+    (["demo", "--image", "nosuch"], "no bundled sample of that name (samples: chelsea,"),
 ])
 def test_cli_bad_arguments_give_one_line_and_exit_2(argv, message, capsys):
     assert cli.main(argv) == 2
@@ -133,3 +135,42 @@ def test_demo_command_in_a_subprocess(tmp_path):
     html = out.read_text()
     assert_standalone(html)
     assert "Egyptian cat" in html and "EfficientNet-Lite0" in html
+
+
+def test_cli_warnings_are_one_line_notes(tmp_path, capsys, monkeypatch):
+    import warnings
+
+    from xviz import explain
+
+    def gradcam_with_a_warning(clf, image, target=None):
+        warnings.warn("raise steps for a faithful attribution")
+        return xviz.gradcam(clf, image, target)
+
+    monkeypatch.setitem(explain.METHODS, "gradcam", gradcam_with_a_warning)
+    out = tmp_path / "g.html"
+    assert cli.main(["explain", "digit-3", "--model", "digits", "--method", "gradcam", "--out", str(out)]) == 0
+    assert capsys.readouterr().err == "xviz: note: raise steps for a faithful attribution\n"
+
+
+def test_cli_a_file_that_cannot_be_written_is_one_line(tmp_path, capsys, monkeypatch):
+    report_module = sys.modules["xviz.report"]
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report_module, "write_html", full)
+    code = cli.main(["explain", "digit-3", "--model", "digits", "--method", "gradcam", "--out", str(tmp_path / "r.html")])
+    assert code == 2 and capsys.readouterr().err == "xviz: error: cannot write " + str(tmp_path / "r.html") + \
+        ": No space left on device\n"
+
+
+def test_report_refuses_results_of_another_image_and_batches(digits_clf, tmp_path):
+    three, seven = xviz.zoo.image("digit-3"), xviz.zoo.image("digit-7")
+    sal = xviz.gradcam(digits_clf, three)
+    assert xviz.report(digits_clf, three, sal, tmp_path / "one.html").exists()  # one result, not in a list
+    with pytest.raises(ValueError, match="result 0 .gradcam. explains another image"):
+        xviz.report(digits_clf, seven, [sal], tmp_path / "r.html")
+    with pytest.raises(ValueError, match="a report is of one image, got a batch of 2"):
+        xviz.report(digits_clf, [three, seven], [sal], tmp_path / "r.html")
+    with pytest.raises(ValueError, match="item 0 is a str"):
+        xviz.report(digits_clf, three, ["gradcam"], tmp_path / "r.html")

@@ -80,7 +80,7 @@ def default_device():
 
 def _as_names(entry):
     single = isinstance(entry, str) or _images.is_int(entry)
-    names = [str(entry)] if single else [str(n) for n in entry]
+    names = [str(entry).strip()] if single else [str(n).strip() for n in entry]  # targets are stripped too
     if not names or not all(names):
         raise ValueError(f"a label must be a non-empty string or list of names, got {entry!r}")
     return names
@@ -210,8 +210,13 @@ class Classifier:
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
         raise ValueError(f"unknown label {text!r}{hint} (see Classifier.labels)")
 
+    def _names_include(self, text):
+        wanted = text.strip().lower()
+        return bool(self._names) and any(n.lower() == wanted for names in self._names for n in names)
+
     def target_index(self, target):
-        """Resolve one target given as a class index or a label to an index.
+        """Resolve one target given as a class index or a label to an index (a string of
+        digits that is no label, as a folder name, is an index).
 
         Examples
         --------
@@ -220,6 +225,8 @@ class Classifier:
         7
         """
         if isinstance(target, str):
+            if target.strip().isdigit() and not self._names_include(target):
+                return self.target_index(int(target))  # a folder named "3": class 3
             return self._index_of_label(target)
         if isinstance(target, (bool, np.bool_)) or not isinstance(target, (int, np.integer)):
             raise ValueError(f"a target is a class index or a label string, got {target!r}")

@@ -4,7 +4,9 @@ Both write one standalone HTML report and print its path. Bad arguments give a o
 error on stderr and exit code 2.
 """
 import argparse
+import os
 import sys
+import warnings
 from pathlib import Path
 
 MODELS = ("efficientnet_lite0", "digits")
@@ -25,12 +27,20 @@ def _methods():
     return METHODS, BEST_METHOD
 
 
+def _version():
+    from . import __version__
+
+    return __version__
+
+
 def build_parser():
     methods, best = _methods()
     parser = _Parser(prog="xviz", description="Explain image classifiers; writes standalone HTML reports.")
+    parser.add_argument("--version", action="version", version=f"xviz {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     demo = sub.add_parser("demo", help="explain a bundled photo with the bundled ImageNet model (offline)")
-    demo.add_argument("--image", default="chelsea", help="a bundled photo name (default: chelsea)")
+    demo.add_argument("--image", default="chelsea",
+                      help="an image file, or a bundled photo such as 'coffee' (default: chelsea)")
     demo.add_argument("--out", default="demo.html", help="report path (default: demo.html)")
     explain = sub.add_parser("explain", help="explain IMAGE (a file, or a bundled sample name)")
     explain.add_argument("image", help="an image file, or a bundled sample such as 'coffee' or 'digit-3'")
@@ -52,8 +62,11 @@ def _load_input(text):
     from . import zoo
     from .images import load_image
 
-    if not Path(text).exists() and text in zoo.sample_names():
-        return zoo.image(text)
+    if not Path(text).exists():
+        if text in zoo.sample_names():
+            return zoo.image(text)
+        raise UsageError(f"no image file at '{text}' and no bundled sample of that name "
+                         f"(samples: {', '.join(zoo.sample_names())})")
     return load_image(text)
 
 
@@ -72,12 +85,22 @@ def run(args):
     if args.top < 1:
         raise UsageError(f"--top must be at least 1, got {args.top}")
     out = Path(args.out)
+    # Checked before the minutes of computing, not after.
     if not out.parent.is_dir():
         raise UsageError(f"cannot write {out}: folder '{out.parent}' does not exist")
+    if out.is_dir() or not os.access(out.parent, os.W_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise UsageError(f"cannot write {out}: " + ("it is a folder" if out.is_dir() else "permission denied"))
     image = _load_input(args.image)
     clf = _load_model(args.model)
-    result = methods[args.method](clf, image, target=_parse_target(args.target))
-    return report(clf, image, [result], out, top=args.top).resolve()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = methods[args.method](clf, image, target=_parse_target(args.target))
+    for w in caught:  # one line each, not Python's warning with its source line
+        print(f"xviz: note: {w.message}", file=sys.stderr)
+    try:
+        return report(clf, image, [result], out, top=args.top).resolve()
+    except OSError as err:
+        raise UsageError(f"cannot write {out}: {err.strerror or err}") from err
 
 
 def main(argv=None):

@@ -18,6 +18,9 @@ ACCEPTED = (
 
 
 def _describe(image):
+    name = getattr(image, "filename", "")  # a PIL image opened from a file: its path says more
+    if name:
+        return f"the file '{name}' ({image.mode}, {image.size[0]} x {image.size[1]})"
     if isinstance(image, (np.ndarray, torch.Tensor)):
         return f"a {type(image).__module__.split('.')[0]} {type(image).__name__} of shape {tuple(image.shape)} and dtype {image.dtype}"
     text = repr(image)
@@ -52,11 +55,9 @@ def _from_pil(im):
         return _from_numpy(array.astype(np.uint16), im)
     if im.mode == "F":
         return _from_numpy(np.asarray(im), im)
-    if im.mode in ("RGBA", "LA", "P"):
-        im = im.convert("RGBA")
-    elif im.mode != "RGB":
-        im = im.convert("RGB")
-    return _from_numpy(np.asarray(im), im)
+    if im.mode == "RGB":
+        return _from_numpy(np.asarray(im), im)
+    return _from_numpy(np.asarray(im.convert("RGBA" if im.mode in ("RGBA", "LA", "P") else "RGB")), im)
 
 
 def _to_unit_float(array, original):

@@ -118,8 +118,8 @@ def _as_mask(mask):
 
 
 def _pair(value, what):
-    pair = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, (int, np.integer)) for v in pair):
+    pair = (value, value) if np.ndim(value) == 0 else tuple(value)
+    if len(pair) != 2 or not all(images.is_int(v) for v in pair):
         raise ValueError(f"{what} must be an int or (height, width), got {value!r}")
     return int(pair[0]), int(pair[1])
 
@@ -292,19 +292,20 @@ def _checked(mask, size, grid):
 
 
 def _sweep(clf, saliency, image, target, baseline, grid, kinds, progress):
-    """Curves of each kind for each mask, all points scored in one batched call."""
+    """Curves of each kind for each mask; each mask's points scored in one batched call (the
+    perturbed images of one mask at a time: all of them at once grew without bound)."""
     grid = _grid(grid, clf.size)
     masks, x, targets, methods, batch = _inputs(clf, saliency, image, target)
     counts, step = _counts(grid[0] * grid[1])
     base = images.baseline(x, baseline)
     orders = [ranking(_checked(m, clf.size, grid), grid) for m in masks]
-    stacks = []
-    for order, xi, bi in zip(orders, x, base):
-        u = _switched(order, counts, grid, clf.size, x.device)
-        stacks += [_blend(xi[None], bi[None], u, kind) for kind in kinds]
-    per_point = torch.tensor(targets).repeat_interleave(len(kinds) * len(counts))
-    scores = clf.scores(torch.cat(stacks), per_point, progress=progress).double().cpu().numpy()
-    scores = scores.reshape(len(masks), len(kinds), len(counts))
+    scores = []
+    with clf.session():
+        for order, xi, bi, t in zip(orders, x, base, targets):
+            u = _switched(order, counts, grid, clf.size, x.device)
+            stack = torch.cat([_blend(xi[None], bi[None], u, kind) for kind in kinds])
+            scores.append(clf.scores(stack, t, progress=progress).double().cpu().numpy())
+    scores = np.stack(scores).reshape(len(masks), len(kinds), len(counts))
     name = baseline if isinstance(baseline, str) else "custom"
     out = [tuple(Curve(kind=kind, fractions=counts / counts[-1], scores=s, auc=float(s.mean()), target=t,
                        label=clf.label(t), method=method, grid=grid, step=step, baseline=name, order=order)

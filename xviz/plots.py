@@ -50,8 +50,11 @@ def top_classes_figure(rows, title="Top classes", width=300):
     labels = [label for label, _ in rows][::-1]
     source = ColumnDataSource({"label": labels, "p": [p for _, p in rows][::-1],
                                "text": [f"{p:.1%}" for _, p in rows][::-1]})
-    fig = figure(y_range=labels, x_range=Range1d(0, 1), width=width, height=40 + 28 * len(rows), title=title,
+    # Room right of 1 for the value written after a full bar ("99.7%"); the axis stops at 1.
+    fig = figure(y_range=labels, x_range=Range1d(0, 1.3), width=width, height=40 + 28 * len(rows), title=title,
                  toolbar_location=None, tools="")
+    fig.xaxis.ticker = [0, 0.25, 0.5, 0.75, 1]
+    fig.xaxis.bounds = (0, 1)
     fig.hbar(y="label", right="p", height=0.7, source=source, color="#4c78a8")
     fig.text(x="p", y="label", text="text", source=source, x_offset=4, text_baseline="middle", text_font_size="9pt")
     fig.add_tools(HoverTool(tooltips=[("class", "@label"), ("probability", "@text")]))

@@ -77,7 +77,18 @@ def report(clf, image, results, path, top=5):
     >>> out.read_text().startswith("<!DOCTYPE html>")
     True
     """
-    x, _ = clf.prepare(image)
-    shown = results[0].image if results else x[0].permute(1, 2, 0).cpu().numpy()
+    from .explain.base import Saliency
+
+    results = [results] if isinstance(results, Saliency) else list(results)
+    x, batch = clf.prepare(image)
+    if batch:
+        raise ValueError(f"a report is of one image, got a batch of {len(x)}; write one report per image")
+    shown = x[0].permute(1, 2, 0).cpu().numpy()
+    for i, sal in enumerate(results):
+        if not isinstance(sal, Saliency):
+            raise ValueError(f"results must be heatmaps (Saliency, e.g. xviz.gradcam(clf, image)); "
+                             f"item {i} is a {type(sal).__name__}")
+        if sal.image.shape != shown.shape or abs(sal.image - shown).max() > 2e-3:
+            raise ValueError(f"result {i} ({sal.method}) explains another image than the one given")
     layout = report_layout(clf, shown, clf.predict(image, top=top), results)
     return write_html(layout, f"xviz report: {clf.name}", path)

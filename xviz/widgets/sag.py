@@ -470,9 +470,11 @@ class SAGExplorer(View):
         self.select(range(self.count))
 
     def show_root(self, i):
-        """Show the i-th diverse root."""
-        if not 0 <= i < len(self.sag.diverse):
-            raise ValueError(f"root {i} does not exist; this SAG has {len(self.sag.diverse)} diverse roots")
+        """Show diverse root ``i``, counted from 0 (the button "root 1" is ``show_root(0)``)."""
+        n = len(self.sag.diverse)
+        if not 0 <= i < n:
+            raise ValueError(f"root {i} does not exist; this SAG has {n} diverse roots, 0..{n - 1} "
+                             f"(the buttons count from 1: 'root 1' is show_root(0))")
         self.select(self.sag.diverse[i])
 
     def step(self):
