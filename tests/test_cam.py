@@ -110,3 +110,11 @@ def test_loading_something_else_fails(tmp_path):
              meta=np.array('{"format": "nope"}'))
     with pytest.raises(ValueError, match="not an xviz saliency file"):
         Saliency.load(tmp_path / "other.npz")
+
+
+@pytest.mark.parametrize("load", [Saliency.load, lambda path: xviz.xnn.load(path, xviz.zoo.digits_cnn()),
+                                  xviz.summaries.load, xviz.layers.LayerExplanation.load])
+def test_an_npz_without_xviz_metadata_says_so(tmp_path, load):
+    np.savez(tmp_path / "foreign.npz", weights=np.zeros(3))
+    with pytest.raises(ValueError, match="foreign.npz' is not an xviz .* file .it has no xviz metadata"):
+        load(tmp_path / "foreign.npz")

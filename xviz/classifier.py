@@ -454,8 +454,17 @@ class Classifier:
     def predict(self, images, top=5):
         """The ``top`` classes with their probabilities.
 
-        Returns a list of ``(label, probability)`` for one image, or one such list per image
-        for a batch.
+        Parameters
+        ----------
+        images : image or list of images
+            Any form :func:`xviz.images.load_image` accepts.
+        top : int
+            How many classes, most probable first.
+
+        Returns
+        -------
+        list
+            ``(label, probability)`` pairs for one image, or one such list per image for a batch.
 
         Examples
         --------

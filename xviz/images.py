@@ -224,7 +224,24 @@ BASELINES = ("blur", "black")
 
 
 def baseline(x, kind="blur"):
-    """The image an explanation perturbs towards: ``"blur"``, ``"black"``, a number, or a tensor like ``x``."""
+    """The image an explanation perturbs towards, shaped like ``x`` (N x 3 x H x W).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        The images, in [0, 1].
+    kind : "blur", "black", a number in [0, 1] (a grey level), or a tensor
+        A tensor must be shaped like one image of ``x`` (3 x H x W) or like ``x``.
+
+    Examples
+    --------
+    >>> x = torch.ones(2, 3, 8, 8)
+    >>> float(baseline(x, 0.5).mean()), tuple(baseline(x, "blur").shape)
+    (0.5, (2, 3, 8, 8))
+    """
+    if isinstance(kind, np.ndarray):
+        raise ValueError("a baseline image must be a torch tensor shaped like the model's input (3 x H x W); "
+                         "convert an H x W x 3 array with xviz.images.to_tensor(array)[0]")
     if isinstance(kind, torch.Tensor):
         if kind.shape[-3:] != x.shape[-3:]:
             raise ValueError(f"a baseline tensor must have shape {tuple(x.shape[-3:])}, got {tuple(kind.shape)}")

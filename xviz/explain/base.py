@@ -94,9 +94,7 @@ class Saliency:
     def load(cls, path):
         """Read a result written by :meth:`save`."""
         with read_npz(path) as data:
-            meta = json.loads(str(data["meta"]))
-            if meta.get("format") != FORMAT:
-                raise ValueError(f"'{path}' is not an xviz saliency file (format {meta.get('format')!r})")
+            meta = read_meta(data, path, FORMAT, "saliency")
             arrays = {k: data[k] for k in ("mask", "lowres", "image")}
         return cls(method=meta["method"], target=meta["target"], label=meta["label"], score=meta["score"],
                    settings=meta["settings"], history=meta["history"], passes=meta.get("passes", 0),
@@ -130,6 +128,18 @@ def write_npz(path, **arrays):
     path = npz_file(path)
     np.savez_compressed(path, **arrays)
     return path
+
+
+def read_meta(data, path, fmt, what):
+    """The JSON metadata of an open .npz result, checked to be of format ``fmt``; a clear
+    error for any other file (``what`` names the kind expected, e.g. "saliency")."""
+    if "meta" not in data.files:
+        raise ValueError(f"'{path}' is not an xviz {what} file (it has no xviz metadata)")
+    meta = json.loads(str(data["meta"]))
+    if not isinstance(meta, dict) or meta.get("format") != fmt:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise ValueError(f"'{path}' is not an xviz {what} file (format {found!r}, expected {fmt!r})")
+    return meta
 
 
 def read_npz(path):

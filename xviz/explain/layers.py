@@ -53,7 +53,7 @@ from torch import nn
 from ..classifier import default_device
 from ..hooks import spatial_layer, spatial_layers
 from ..images import to_numpy
-from .base import json_text, normalize_map, read_npz, real, scale_rows, whole, write_npz
+from .base import json_text, normalize_map, read_meta, read_npz, real, scale_rows, whole, write_npz
 from .base import progress as progress_bar
 from .cam import channel_weights
 
@@ -521,10 +521,7 @@ class LayerExplanation(Mapping):
     def load(cls, path):
         """Read a result written by :meth:`save`."""
         with read_npz(path) as data:
-            meta = json.loads(str(data["meta"]))
-            if meta.get("format") != FORMAT:
-                raise ValueError(f"'{path}' is not an xviz layer-clusters file (format {meta.get('format')!r}, "
-                                 f"expected {FORMAT!r})")
+            meta = read_meta(data, path, FORMAT, "layer-clusters")
             layers = {}
             for li, m in enumerate(meta["layers"]):
                 clusters = [Cluster(members=data[f"l{li}_c{ci}_members"], shares=data[f"l{li}_c{ci}_shares"],

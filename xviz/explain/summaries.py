@@ -57,7 +57,6 @@ masks, godimarcovr/interpretable_visual_summaries for the clustering), each deli
 """
 import contextlib
 import functools
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -69,7 +68,7 @@ import torch.nn.functional as F
 from ..hooks import spatial_layer, spatial_layers
 from ..images import baseline as make_baseline
 from ..images import blur, to_numpy, upsample_mask
-from .base import Saliency, json_text, read_npz, real, whole, write_npz
+from .base import Saliency, json_text, read_meta, read_npz, real, whole, write_npz
 from .base import progress as progress_bar
 from .igos import tv
 
@@ -690,10 +689,7 @@ class Summary:
 def load(path):
     """Read a :class:`Summary` written by :meth:`Summary.save`."""
     with read_npz(path) as data:
-        meta = json.loads(str(data["meta"]))
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"'{path}' is not an xviz summary file (format {meta.get('format')!r}, "
-                             f"expected {FORMAT!r})")
+        meta = read_meta(data, path, FORMAT, "summary")
         arrays = {k: data[k] for k in ("images", "masks", "smooth", "labels", "scores", "masked_scores")}
     table = []
     for m in meta["table"]:

@@ -40,7 +40,7 @@ from torch import nn
 
 from ..hooks import find_layer, spatial_layer
 from ..images import load_labelled, to_numpy
-from .base import json_text, normalize_map, npz_file, read_npz, real, whole, write_npz
+from .base import json_text, normalize_map, npz_file, read_meta, read_npz, real, whole, write_npz
 from .base import progress as progress_bar
 from .cam import channel_weights, class_map
 
@@ -538,9 +538,7 @@ def load(path, clf):
     True
     """
     with read_npz(path) as data:
-        meta = json.loads(str(data["meta"]))
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"'{path}' is not an xviz XNN file (format {meta.get('format')!r})")
+        meta = read_meta(data, path, FORMAT, "XNN")
         part = lambda prefix: {k[len(prefix):]: data[k] for k in data.files if k.startswith(prefix)}
         weights, stats, features, split = part("net."), part("stats."), part("features."), part("split.")
         examples = part("examples.")

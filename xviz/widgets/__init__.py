@@ -17,7 +17,18 @@ def show(result, **kwargs):
     :class:`LayerExplorer` for a LayerExplanation, :class:`GlobalLabelsView` for a
     GlobalExplanation.
 
-    Extra keyword arguments go to the view (e.g. ``clf=`` for deletion/insertion curves).
+    Parameters
+    ----------
+    result : Saliency, list of Saliency, SAG, XNN, Summary, LayerExplanation or GlobalExplanation
+    **kwargs
+        Go to the view (e.g. ``clf=`` for deletion/insertion curves, or for live scoring
+        in the SAGExplorer).
+
+    Returns
+    -------
+    View
+        Shows itself when it is the last expression of a notebook cell; ``to_html(path)``
+        exports it.
 
     Examples
     --------

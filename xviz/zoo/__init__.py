@@ -49,6 +49,13 @@ def efficientnet_lite0(device=None, chunk_size=None):
     cache) and 64 on a GPU. The weights are stored channels-last: oneDNN's convolutions then
     run about twice as fast on a CPU (same results to float rounding; see benchmarks/).
 
+    Parameters
+    ----------
+    device : str or torch.device, optional
+        Where the model runs; CUDA when available, else the CPU.
+    chunk_size : int, optional
+        Images per forward pass (16 on a CPU, 64 on CUDA by default).
+
     Examples
     --------
     >>> from xviz import zoo
@@ -67,6 +74,13 @@ def efficientnet_lite0(device=None, chunk_size=None):
 
 def digits_cnn(device=None, chunk_size=256):
     """The bundled digits CNN (inputs upsampled to 32 x 32), wrapped as a :class:`~xviz.Classifier`.
+
+    Parameters
+    ----------
+    device : str or torch.device, optional
+        Where the model runs; CUDA when available, else the CPU.
+    chunk_size : int
+        Images per forward pass.
 
     Examples
     --------
