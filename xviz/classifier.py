@@ -193,11 +193,15 @@ class Classifier:
             return len(self._names)
         return self.logits(torch.zeros(1, 3, *self.size, device=self.device)).shape[1]
 
-    def _index_of_label(self, text):
+    def _named(self, text):
+        """The classes one of whose names is ``text`` (case and surrounding spaces aside)."""
         wanted = text.strip().lower()
+        return [i for i, names in enumerate(self._names or []) if any(n.lower() == wanted for n in names)]
+
+    def _index_of_label(self, text):
         if not self._names:
             raise ValueError(f"target {text!r} is a label but this classifier has no labels; give a class index")
-        found = [i for i, names in enumerate(self._names) if any(n.lower() == wanted for n in names)]
+        found = self._named(text)
         if len(found) == 1:
             return found[0]
         if found:
@@ -205,14 +209,10 @@ class Classifier:
             raise ValueError(f"label {text!r} names several classes: {options}; give the index or the shown name")
         every = [n for names in self._names for n in names]
         # Names containing the text first ("cat" -> "tabby cat"), then near spellings.
-        close = [n for n in every if wanted in n.lower()][:5]
+        close = [n for n in every if text.strip().lower() in n.lower()][:5]
         close += [n for n in difflib.get_close_matches(text, every, n=5, cutoff=0.6) if n not in close][: 5 - len(close)]
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
         raise ValueError(f"unknown label {text!r}{hint} (see Classifier.labels)")
-
-    def _names_include(self, text):
-        wanted = text.strip().lower()
-        return bool(self._names) and any(n.lower() == wanted for names in self._names for n in names)
 
     def target_index(self, target):
         """Resolve one target given as a class index or a label to an index (a string of
@@ -225,7 +225,7 @@ class Classifier:
         7
         """
         if isinstance(target, str):
-            if target.strip().isdigit() and not self._names_include(target):
+            if target.strip().isdigit() and not self._named(target):
                 return self.target_index(int(target))  # a folder named "3": class 3
             return self._index_of_label(target)
         if isinstance(target, (bool, np.bool_)) or not isinstance(target, (int, np.integer)):
