@@ -170,3 +170,18 @@ def test_bilateral_tv_ignores_mask_edges_on_image_edges():
     edge[..., :, 2:] = 10.0  # an image edge exactly where the mask changes
     up = m
     assert float(bilateral_tv(m, up, edge, 0.01)) < float(bilateral_tv(m, up, flat, 0.01))
+
+
+@pytest.mark.parametrize("plusplus", [False, True])
+def test_the_area_cost_pushes_back_from_the_first_iteration(square_clf, rng, plusplus):
+    # Every mask starts at 1. There the area term l1 * mean(1 - M) must give the gradient
+    # -l1 / cells (|1 - M| would give 0: the first direction then ignored the area cost that
+    # every step pays, and on a photo with small gradients no step was ever accepted).
+    from xviz.explain.igos import _Optimiser, _settings
+
+    x, _ = square_clf.prepare(rng.random((32, 32, 3)))
+    cfg = _settings("igos++" if plusplus else "igos", "fast", square_clf.device, {"size": 8})
+    opt = _Optimiser(square_clf, x, [0], cfg, plusplus, 0)
+    masks = opt.masks.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(opt.regulariser(masks).sum(), masks)
+    assert torch.allclose(grad, torch.full_like(grad, -cfg["l1"] / 64))  # TV is flat at a uniform mask

@@ -29,6 +29,10 @@ Differences from the authors' code (github khorrams/IGOS_pp), each deliberate:
   boundary and barely move);
 - the bilateral TV averages the squared image difference over channels in both
   directions (the original mixes the order of the mean and the square between them);
+- the area term is ``l1 * mean(1 - M)``, not ``mean(|1 - M|)`` (equal on [0, 1]): at M = 1,
+  where every mask starts, the abs has a zero subgradient, so the first direction ignored
+  the area cost that every step then paid; on a photo whose score gradients are small
+  (rocket, iGOS++ paper preset) no step was ever accepted and the mask never moved;
 - ties: an optimised mask leaves many cells at exactly 0 or 1, whose order in a
   deletion/insertion sweep would be arbitrary. The heat is ``1 - M`` plus 0.001 times the
   last descent direction (scaled to [-1, 1]): among equal mask values, the cells the
@@ -166,7 +170,10 @@ class _Optimiser:
     def regulariser(self, masks):
         reps = len(masks) // len(self.x)
         m = masks.prod(1, keepdim=True)
-        area = self._repeat(self.l1, reps) * (1 - m).abs().flatten(1).mean(1)
+        # 1 - M, not |1 - M| (the same on [0, 1]): the abs has a zero subgradient at M = 1, where
+        # every mask starts, so the first direction would ignore the area cost that any step
+        # then pays in full (the line search failed at every step on rocket: its mask never moved).
+        area = self._repeat(self.l1, reps) * (1 - m).flatten(1).mean(1)
         if not self.plusplus:
             return area + self.l2 * tv(m)
         up = upsample_mask(m, self.size)
