@@ -330,3 +330,40 @@ def test_models_in_other_float_types(dtype):
     assert torch.allclose(logits, expected)
     assert xviz.integrated_gradients(clf, x[0].permute(1, 2, 0).numpy(), steps=4).mask.shape[-2:] == (8, 8)
     assert next(net.parameters()).dtype == dtype
+
+
+class GreyQuarter(nn.Module):
+    """A grey-image model (N x 1 x H x W) whose class 1 logit is the top-left quarter's brightness."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Conv2d(1, 4, 3, padding=1)
+        with torch.no_grad():
+            self.features.weight.zero_()
+            self.features.weight[:, 0, 1, 1] = 1.0
+            self.features.bias.zero_()
+
+    def forward(self, z):
+        assert z.shape[1] == 1
+        a = torch.relu(self.features(z))
+        quarter = a[:, :, : z.shape[2] // 2, : z.shape[3] // 2].mean((1, 2, 3))
+        return torch.stack([torch.zeros_like(quarter), 8 * quarter - 2], 1)
+
+
+def test_a_grey_model_gets_the_luma_and_is_explained_on_the_rgb_image():
+    clf = xviz.Classifier(GreyQuarter(), mean=0.0, std=1.0, size=16, channels=1, device="cpu")
+    img = np.zeros((16, 16, 3))
+    img[:8, :8] = (0.2, 0.9, 0.4)  # a green patch in the quarter the model reads
+    x, _ = clf.prepare(img)
+    luma = 0.299 * 0.2 + 0.587 * 0.9 + 0.114 * 0.4
+    assert float(clf.logits(x)[0, 1]) == pytest.approx(8 * luma - 2, abs=1e-5)  # the quarter is all patch
+    sal = xviz.integrated_gradients(clf, img, target=1, steps=16)
+    assert sal.mask[:8, :8].sum() > 0.9 * sal.mask.sum()
+    cam = xviz.gradcam(clf, img, target=1)
+    assert cam.mask[:8, :8].mean() > cam.mask[8:, 8:].mean()
+    grey = np.full((16, 16), 0.5)
+    assert float(clf.logits(clf.prepare(grey)[0])[0, 1]) == pytest.approx(8 * 0.5 - 2, abs=1e-5)
+    with pytest.raises(ValueError, match="a grey model .channels=1. has one mean"):
+        xviz.Classifier(GreyQuarter(), mean=(0.1, 0.2, 0.3), channels=1)
+    with pytest.raises(ValueError, match="channels must be 3 .RGB. or 1"):
+        xviz.Classifier(GreyQuarter(), channels=2)

@@ -92,8 +92,8 @@ class Classifier:
     Parameters
     ----------
     model : torch.nn.Module
-        Maps N x 3 x H x W normalised images to N x C logits.
-    mean, std : sequence of 3 floats
+        Maps N x 3 x H x W (or N x 1 x H x W, see ``channels``) normalised images to N x C logits.
+    mean, std : sequence of 3 floats, or one float
         Normalisation applied to [0, 1] images: ``(x - mean) / std``. ImageNet's by default.
     size : int or (int, int)
         Input size; every image is resized (antialiased bilinear) to it.
@@ -107,6 +107,10 @@ class Classifier:
         Images per forward pass; halved and retried on CUDA out-of-memory.
     name : str, optional
         Shown in reports; the model's class name by default.
+    channels : {3, 1}
+        What the model takes: RGB, or one grey channel. A grey model gets the luma of the
+        RGB image (ITU-R 601, as PIL's "L"; a grey image is that grey), so every method still
+        perturbs and shows the RGB image; ``mean`` and ``std`` are then one number each.
 
     Examples
     --------
@@ -118,7 +122,7 @@ class Classifier:
     """
 
     def __init__(self, model, *, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), size=224,
-                 labels=None, device=None, chunk_size=32, name=None):
+                 labels=None, device=None, chunk_size=32, name=None, channels=3):
         if not isinstance(model, nn.Module):
             raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
@@ -130,6 +134,9 @@ class Classifier:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {device!r} was asked for but torch sees no CUDA device here; "
                              "leave device=None to use the CPU")
+        if channels not in (1, 3) or isinstance(channels, bool):
+            raise ValueError(f"channels must be 3 (RGB) or 1 (grey), got {channels!r}")
+        self.channels = int(channels)
         self.mean = self._channel_stat(mean, "mean")
         self.std = self._channel_stat(std, "std")
         if torch.any(self.std <= 0):
@@ -149,6 +156,8 @@ class Classifier:
             t = t.repeat(3)
         if t.numel() != 3:
             raise ValueError(f"{what} must be one number or three (one per channel), got {value!r}")
+        if self.channels == 1 and not bool((t == t[0]).all()):
+            raise ValueError(f"a grey model (channels=1) has one {what}, got {value!r}")
         return t.view(1, 3, 1, 1).to(self.device)
 
     def __repr__(self):
@@ -262,6 +271,14 @@ class Classifier:
     def normalize(self, x):
         return (x - self.mean) / self.std
 
+    def model_input(self, x):
+        """What the model is given for N x 3 x H x W images in [0, 1]: normalised, as one grey
+        channel for a grey model, in the model's float type."""
+        z = self.normalize(x)
+        if self.channels == 1:
+            z = (z * LUMA.to(z.device, z.dtype)).sum(1, keepdim=True)
+        return z.to(_input_dtype(self.model))
+
     # -- scoring ------------------------------------------------------------------------
     def _chunks(self, n, fn, progress=False):
         """Apply ``fn(slice)`` over 0..n in chunks; on CUDA out-of-memory halve the chunk and retry.
@@ -295,7 +312,7 @@ class Classifier:
         return out
 
     def _forward(self, x):
-        out = self.model(self.normalize(x).to(_input_dtype(self.model)))
+        out = self.model(self.model_input(x))
         if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != x.shape[0]:
             got = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__
             raise ValueError(f"the model returned {got} for a batch of {x.shape[0]} images; "
@@ -482,6 +499,9 @@ class Classifier:
         rows = [[(self.label(i), float(v)) for v, i in zip(vs.tolist(), ix.tolist())]
                 for vs, ix in zip(values, indices)]
         return rows if batch else rows[0]
+
+
+LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)  # sums to 1: a grey image stays its grey
 
 
 def _input_dtype(model):

@@ -36,7 +36,7 @@ def spatial_layers(clf):
     with preserved(clf.model, clf.device), torch.no_grad():
         for module in names:
             module.register_forward_hook(record)  # removed by preserved() on exit
-        clf.model(clf.normalize(torch.zeros(1, 3, *clf.size, device=clf.device)))
+        clf.model(clf.model_input(torch.zeros(1, 3, *clf.size, device=clf.device)))
     known[key] = list(dict.fromkeys(seen))
     return list(known[key])
 
