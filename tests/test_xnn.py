@@ -167,7 +167,11 @@ def test_bad_input_says_what_is_wrong(digits_xnn, tmp_path):
                                              "holding out 20% more images than concepts remain"):
             X.fit(clf, (threes[:n], [3] * n), classes=[3], n_concepts=4, progress=False)
     least = X.fit(clf, (threes[:6], [3] * 6), classes=[3], n_concepts=4, epochs=5, progress=False)
-    assert least.report().n_train == 5  # the PCA and NMF baselines fit too
+    with pytest.warns(UserWarning, match="the report rests on 1 held-out image"):
+        rough = least.report()
+    assert rough.n_train == 5  # the PCA and NMF baselines fit too
+    srae = rough.rows["SRAE"]  # one held-out image: no variance to explain, no pair of rows
+    assert np.isnan(srae["reconstruction_r2"]) and np.isnan(srae["logit_r2"]) and np.isnan(srae["orthogonality"])
     with pytest.raises(ValueError, match="no layer named 'featurez'.*Did you mean 'features'"):
         X.fit(clf, data, classes=[3, 8], layer="featurez", progress=False)
     passes = clf.images_scored

@@ -32,6 +32,7 @@ The paper's code was never published; the design here, in its spirit:
 import hashlib
 import json
 import time
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -279,6 +280,9 @@ class XNN:
             srae["locality"] = locality(self.examples.heatmaps)
         rows = {"SRAE": srae}
         rows.update(_baselines(z.cpu().numpy(), y.cpu().numpy(), train, test, self.n_concepts, self.settings["seed"]))
+        if len(test) < FEW_HELD_OUT:
+            warnings.warn(f"the report rests on {len(test)} held-out image(s); its numbers are rough "
+                          f"(NaN where they need more): fit on more images for a report to trust", stacklevel=2)
         return Report(rows=rows, n_train=len(train), n_test=len(test))
 
     # -- saving -------------------------------------------------------------------------------
@@ -326,14 +330,23 @@ def locality(heatmaps, share=0.2):
     return float((np.sort(flat, 1)[:, -top:].sum(1) / flat.sum(1)).mean())
 
 
+FEW_HELD_OUT = 5  # below this many held-out images the report warns
+
+
 def _scores(logits, y, e, z, z_hat):
     """Agreement, logit R2 and RMSE, concept orthogonality, reconstruction R2 (held-out tensors)."""
     err = (logits - y).pow(2)
     return {"agreement": float((logits.argmax(1) == y.argmax(1)).float().mean()),
-            "logit_r2": float(1 - err.sum() / (y - y.mean()).pow(2).sum()),
+            "logit_r2": _r2(err.sum(), (y - y.mean()).pow(2).sum()),
             "logit_rmse": float(err.mean().sqrt()),
-            "orthogonality": mean_offdiagonal(column_cosines(e)),
-            "reconstruction_r2": float(1 - (z - z_hat).pow(2).sum() / (z - z.mean(0)).pow(2).sum())}
+            # Cosines between concept columns need two images at least (one gives |cos| 1).
+            "orthogonality": mean_offdiagonal(column_cosines(e)) if len(e) > 1 else float("nan"),
+            "reconstruction_r2": _r2((z - z_hat).pow(2).sum(), (z - z.mean(0)).pow(2).sum())}
+
+
+def _r2(residual, total):
+    """1 - residual / total; NaN where the held-out values do not vary (one image: -inf before)."""
+    return float(1 - residual / total) if float(total) > 0 else float("nan")
 
 
 def _baselines(z, y, train, test, k, seed):
