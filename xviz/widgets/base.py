@@ -47,9 +47,16 @@ def _widget_class():
     class LiveBokehModel(BokehModel):
         """A BokehModel whose full state, asked for by a page that opens it later (a reload, a
         second tab on the running kernel), is the document as it is now: jupyter_bokeh makes
-        it once, so such a page showed the view as it was made, not as it was left."""
+        it once, so such a page showed the view as it was made, not as it was left. The kernel
+        keeps no copy of it in between."""
 
         _stale = False
+
+        def __init__(self, layout):
+            super().__init__(layout)  # sends the bundle to the page that shows it
+            # Then let the copy go (megabytes per display): a page that asks later gets a new one.
+            self._trait_values["render_bundle"] = {}
+            self._stale = True
 
         def _document_patched(self, event):
             self._stale = True  # any change, from Python or from a page (the latter not sent back)
