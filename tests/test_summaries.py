@@ -219,7 +219,8 @@ def test_bad_input_gives_clear_errors(scenes):
     for setting, message in [({"mask_blur": -1}, "mask_blur must be at least 0"),
                              ({"min_area": 2}, r"min_area must be in \[0, 1\]"),
                              ({"keep": float("nan")}, "keep must be a finite number"),
-                             ({"lr": "x"}, "lr must be a finite number, got 'x'")]:
+                             ({"lr": "x"}, "lr must be a finite number, got 'x'"),
+                             ({"min_images": 3}, "min_images=3 but there are 2 images: no cluster could be kept")]:
         with pytest.raises(ValueError, match=message):
             summaries.fit(clf, images, target="patch", **setting)
 

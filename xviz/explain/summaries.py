@@ -821,6 +821,9 @@ def fit(clf, images, target=None, *, preset="auto", layer="auto", progress=True,
     """
     cfg = _settings(preset, clf.device, settings)
     x, t = _inputs(clf, images, target)
+    if cfg["min_images"] > len(x):
+        raise ValueError(f"min_images={cfg['min_images']} but there are {len(x)} images: no cluster could be kept; "
+                         f"give more images or a smaller min_images")
     spent = {"passes": {}, "seconds": {}}
     start, passes = time.perf_counter(), clf.images_scored
     with clf.session():
