@@ -50,24 +50,17 @@ def _widget_class():
         it once, so such a page showed the view as it was made, not as it was left. The kernel
         keeps no copy of it in between."""
 
-        _stale = False
-
-        def __init__(self, layout):
-            super().__init__(layout)  # sends the bundle to the page that shows it
-            # Then let the copy go (megabytes per display): a page that asks later gets a new one.
-            self._trait_values["render_bundle"] = {}
-            self._stale = True
-
-        def _document_patched(self, event):
-            self._stale = True  # any change, from Python or from a page (the latter not sent back)
-            super()._document_patched(event)
+        _stale = False  # the bundle jupyter_bokeh made for the first page is still current
 
         def get_state(self, key=None, drop_defaults=False):
-            if key is None and self._stale:
-                # Without a change notice: the pages already open have every change.
+            if key is not None:
+                return super().get_state(key, drop_defaults)
+            if self._stale:  # silently: the pages already open have every change
                 self._trait_values["render_bundle"] = self._model_to_traits(self._model)
-                self._stale = False
-            return super().get_state(key, drop_defaults)
+            try:
+                return super().get_state(None, drop_defaults)
+            finally:  # let the copy go (megabytes per display); the next page gets a new one
+                self._trait_values["render_bundle"], self._stale = {}, True
 
     return LiveBokehModel
 
