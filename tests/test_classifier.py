@@ -300,7 +300,8 @@ def test_a_layer_the_forward_pass_never_runs():
 
 @pytest.mark.parametrize("end, message", [
     (lambda z: z[:, :1], "one score per image"),
-    (lambda z: z * float("nan"), "NaN or infinite"),
+    (lambda z: z * float("nan"), "NaN or \\+inf"),
+    (lambda z: z + float("inf"), "NaN or \\+inf"),
 ])
 def test_outputs_that_cannot_be_explained(end, message):
     clf = xviz.Classifier(Head(small_net().eval(), end), size=8, device="cpu")
@@ -328,8 +329,19 @@ def test_models_in_other_float_types(dtype):
     assert logits.dtype == torch.float32
     expected = net(clf.normalize(x).to(dtype)).float()
     assert torch.allclose(logits, expected)
-    assert xviz.integrated_gradients(clf, x[0].permute(1, 2, 0).numpy(), steps=4).mask.shape[-2:] == (8, 8)
+    img = x[0].permute(1, 2, 0).numpy()
+    assert xviz.integrated_gradients(clf, img, steps=4).mask.shape[-2:] == (8, 8)
+    assert xviz.gradcam(clf, img, layer="0").mask.shape == (8, 8)  # layer outputs come back as float32
+    scores, acts, grads = clf.layer_gradients(x, 0, "0")
+    assert acts.dtype == grads.dtype == clf.activations(x, "0").dtype == torch.float32
     assert next(net.parameters()).dtype == dtype
+
+
+def test_minus_infinity_is_a_masked_class_not_an_error():
+    clf = xviz.Classifier(Head(small_net().eval(), lambda z: torch.cat([z[:, :2], torch.full_like(z[:, 2:], -float("inf"))], 1)),
+                          size=8, device="cpu")
+    (label, p), *rest = clf.predict(np.zeros((8, 8, 3)), top=3)
+    assert rest[-1][1] == 0.0 and label != "class 2"
 
 
 class GreyQuarter(nn.Module):

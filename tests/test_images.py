@@ -62,6 +62,8 @@ def test_grey_images_deeper_than_8_bits_keep_their_values(tmp_path):
     Image.fromarray(ramp).save(path)  # a 16-bit grey PNG (PIL reopens it in mode I or I;16)
     assert np.allclose(load_image(path)[..., 0], ramp / 65535, atol=1e-6)
     assert np.allclose(load_image(ramp)[..., 1], ramp / 65535, atol=1e-6)  # the same as an array
+    eight = Image.fromarray(np.full((8, 8), 200, np.int32), mode="I")  # 8-bit values in 32-bit pixels
+    assert np.allclose(load_image(eight), 200 / 255)
     flat = tmp_path / "quarter.tif"
     Image.fromarray(np.full((8, 8), 0.25, np.float32), mode="F").save(flat)
     assert np.allclose(load_image(flat), 0.25)

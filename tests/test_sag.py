@@ -298,6 +298,9 @@ def test_diverse_roots_among_many_maximal_sets():
     assert len(best) == 12 and len({r[0] for r in best}) == 12
     assert all(p[r] == max(p[s] for s in roots if s[0] == r[0]) for r in best)
     assert [p[r] for r in best] == sorted((p[r] for r in best), reverse=True)
+    a, b, c, d = (0, 1), (0, 2), (3, 4), (3, 5)  # equal p: two best pairs; the answer must not depend on order
+    same = {r: 0.95 for r in (a, b, c, d)}
+    assert _diverse([a, b, c, d], same, 0) == _diverse([d, c, b, a], same, 0)
 
 
 def test_a_restart_finds_the_explanation_the_beam_passed_by():

@@ -157,7 +157,8 @@ class Classifier:
         if t.numel() != 3:
             raise ValueError(f"{what} must be one number or three (one per channel), got {value!r}")
         if self.channels == 1 and not bool((t == t[0]).all()):
-            raise ValueError(f"a grey model (channels=1) has one {what}, got {value!r}")
+            raise ValueError(f"a grey model (channels=1) has one {what}, got {value!r} (the default is ImageNet's "
+                             f"RGB one): give mean= and std= as one number each")
         return t.view(1, 3, 1, 1).to(self.device)
 
     def __repr__(self):
@@ -234,7 +235,7 @@ class Classifier:
         7
         """
         if isinstance(target, str):
-            if target.strip().isdigit() and not self._named(target):
+            if target.strip().isdecimal() and target.strip().isascii() and not self._named(target):
                 return self.target_index(int(target))  # a folder named "3": class 3
             return self._index_of_label(target)
         if isinstance(target, (bool, np.bool_)) or not isinstance(target, (int, np.integer)):
@@ -322,8 +323,8 @@ class Classifier:
                              "for a binary model return two logits, e.g. torch.cat([torch.zeros_like(z), z], 1)")
         if self._names and out.shape[1] != len(self._names):
             raise ValueError(f"the model returned {out.shape[1]} classes but {len(self._names)} labels were given")
-        if not torch.isfinite(out).all():
-            raise ValueError("the model returned NaN or infinite scores; check its weights and inputs")
+        if (torch.isnan(out) | torch.isposinf(out)).any():  # -inf is a masked-out class: softmax takes it
+            raise ValueError("the model returned NaN or +inf scores; check its weights and inputs")
         self._warn_if_probabilities(out)
         self.images_scored += x.shape[0]
         return out.float()
@@ -454,7 +455,7 @@ class Classifier:
             if not modules:
                 return sc.detach(), grads[0]
             # A layer the score does not depend on has a zero gradient, not None.
-            return (sc.detach(),) + tuple(t for a, g in zip(wrt, grads)
+            return (sc.detach(),) + tuple(t.float() for a, g in zip(wrt, grads)
                                           for t in (a.detach(), torch.zeros_like(a) if g is None else g))
 
         with preserved(self.model, self.device), torch.enable_grad():
@@ -546,7 +547,7 @@ def _keep_into(store):
     def hook(module, inputs, out):
         if not isinstance(out, torch.Tensor):
             raise ValueError(f"layer {type(module).__name__} returns {type(out).__name__}, not a tensor")
-        store.append(out.detach().clone())
+        store.append(out.detach().to(torch.float32, copy=True))  # a copy, float32 for every model type
 
     return hook
 

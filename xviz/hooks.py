@@ -6,7 +6,7 @@ import torch
 
 from .classifier import preserved
 
-# model -> {(input size, module ids): names}, from one probe each; weak, so models can go.
+# model -> its last probe: input size, modules and the names found; weak, so models can go.
 _SPATIAL = weakref.WeakKeyDictionary()
 
 def spatial_layers(clf):
@@ -21,11 +21,13 @@ def spatial_layers(clf):
     >>> spatial_layers(zoo.digits_cnn())[-1]
     'features'
     """
-    known = _SPATIAL.setdefault(clf.model, {})
-    # The modules themselves, not their count: a swapped module changes the answer.
-    key = (tuple(clf.size), tuple(map(id, clf.model.modules())))
-    if key in known:  # a probe per call would cost a forward pass every time
-        return list(known[key])
+    modules = tuple(clf.model.modules())[1:]  # not the model itself: the cache must not keep it alive
+    known = _SPATIAL.get(clf.model)
+    # The same input size and the very same modules (compared by identity, not by id(), which
+    # a new module may reuse): a swapped module changes the answer.
+    if known and known["size"] == tuple(clf.size) and len(known["modules"]) == len(modules) and all(
+            a is b for a, b in zip(known["modules"], modules)):
+        return list(known["names"])  # a probe per call would cost a forward pass every time
     names = {module: name for name, module in clf.model.named_modules() if name}
     seen = []
 
@@ -37,8 +39,8 @@ def spatial_layers(clf):
         for module in names:
             module.register_forward_hook(record)  # removed by preserved() on exit
         clf.model(clf.model_input(torch.zeros(1, 3, *clf.size, device=clf.device)))
-    known[key] = list(dict.fromkeys(seen))
-    return list(known[key])
+    _SPATIAL[clf.model] = {"size": tuple(clf.size), "modules": modules, "names": list(dict.fromkeys(seen))}
+    return list(_SPATIAL[clf.model]["names"])
 
 
 def find_layer(clf, layer="auto"):

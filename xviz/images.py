@@ -48,11 +48,13 @@ def _from_pil(im):
     # Grey images of more than 8 bits keep their depth: convert("RGB") would clip them to 255.
     if im.mode.startswith("I;16"):
         return _from_numpy(np.asarray(im).astype(np.uint16), im)
-    if im.mode == "I":  # how PIL opens 16-bit grey PNGs
+    if im.mode == "I":  # 32-bit integers: some readers' 16-bit grey, or 8-bit values converted
         array = np.asarray(im)
         if array.min() < 0 or array.max() > 65535:
             _reject(im, f"32-bit integer pixels must lie in 0..65535, got {array.min()}..{array.max()}")
-        return _from_numpy(array.astype(np.uint16), im)
+        # Values that fit in 8 bits are read as 8-bit, as PIL's convert("RGB") did (a 16-bit image
+        # that dark, under 0.4% of its range, would read too bright: say so by giving uint16).
+        return _from_numpy(array.astype(np.uint16 if array.max() > 255 else np.uint8), im)
     if im.mode == "F":
         return _from_numpy(np.asarray(im), im)
     if im.mode == "RGB":

@@ -7,7 +7,8 @@ score the explained class after each step. Deletion moves from the image towards
 baseline, insertion from the baseline towards the image; the AUC is the mean score over
 the points. A faithful heatmap gives a low deletion AUC and a high insertion AUC.
 
-All the points of all the images are scored in one batched :meth:`Classifier.scores` call.
+All the points of one result are scored in one batched :meth:`Classifier.scores` call (a
+result at a time, so memory does not grow with the number of results).
 
 Examples
 --------
@@ -320,7 +321,7 @@ _PARAMETERS = """
     clf : Classifier
         The explained classifier.
     saliency : Saliency, list of Saliency, or numpy.ndarray
-        One result, a batch (all points of all of them scored in one batched call), or a
+        One result, a batch (each result's points scored in one batched call), or a
         plain 2-D mask (high = important) at the classifier's input size or the grid's.
     image : optional
         The explained image in any form :meth:`Classifier.prepare` accepts; required for a

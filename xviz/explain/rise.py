@@ -32,7 +32,8 @@ def rise(clf, images, target=None, n_masks=4000, cells=7, p=0.5, baseline="black
     n_masks : int
         Random masks; the map's noise falls as 1 / sqrt(n_masks).
     cells : int
-        Grid cells per side, from 1 to the classifier's smaller input side.
+        Grid cells per side, from 2 to the classifier's smaller input side (one cell would
+        give every pixel the same saliency).
     p : float
         Probability of keeping a cell, strictly between 0 and 1.
     baseline : "black", "blur", float or torch.Tensor

@@ -321,9 +321,12 @@ def _restarts(score, order, cfg, limit, roots, count, progress):
 
 
 def _diverse(roots, p, max_overlap):
-    """The largest set of roots overlapping pairwise in <= max_overlap regions (ties: higher summed p)."""
+    """The largest set of roots overlapping pairwise in <= max_overlap regions (ties: higher summed
+    p, to 1e-6; then the one networkx meets first in the roots' sorted order, whatever order they
+    were given in)."""
     if not roots:
         return []
+    roots = sorted(roots)
     compatible = nx.Graph()
     # Integer weights that rank by size first, then by summed p (to 1e-6): networkx's branch and
     # bound finds the best clique without listing every maximal one (exponential in bad cases).

@@ -116,10 +116,10 @@ def _settings(preset, device, overrides):
         raise ValueError(f"position must be in [0, 1] (the weight of position against appearance), "
                          f"got {cfg['position']!r}")
     cfg["max_clusters"] = whole(cfg["max_clusters"], "max_clusters", 1, none="every coherent cluster")
-    for key in ("lr", "beta", "binarise", "scale_ratio", "position_sigma", "preference"):
+    for key in ("lr", "beta", "scale_ratio", "position_sigma"):
         cfg[key] = real(cfg[key], key, above=0)
-    for key in ("mask_blur", "smooth_l1", "smooth_tv", "sharp_l1", "sharp_tv"):
-        cfg[key] = real(cfg[key], key, minimum=0)
+    for key in ("mask_blur", "smooth_l1", "smooth_tv", "sharp_l1", "sharp_tv", "binarise", "preference"):
+        cfg[key] = real(cfg[key], key, minimum=0)  # 0 turns a weight off
     for key, what in (("min_area", "a share of the image"), ("keep", "a share of the way from chance to typical")):
         if not 0 <= real(cfg[key], key) <= 1:
             raise ValueError(f"{key} must be in [0, 1] ({what}), got {cfg[key]!r}")
