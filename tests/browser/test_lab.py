@@ -365,8 +365,8 @@ def test_voila_sag_explorer_is_live(browser, voila, reference):
     clf, g = reference
     context, page = new_page(browser, base)
     try:
-        page.goto(f"{base}/?token={token}")
-        # Voila runs every cell (an XNN fit among them) before it shows anything: slow on a loaded CPU.
+        # Voila runs every cell (an XNN fit among them) before it sends the page: slow on a loaded CPU.
+        page.goto(f"{base}/?token={token}", timeout=150_000)
         page.wait_for_function(f"() => window.Bokeh && {find('sag-info')}", timeout=150_000)
         page.locator("button:visible:has-text('root 1')").wait_for()
         page.wait_for_timeout(300)

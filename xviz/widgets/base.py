@@ -47,20 +47,20 @@ def _widget_class():
     class LiveBokehModel(BokehModel):
         """A BokehModel whose full state, asked for by a page that opens it later (a reload, a
         second tab on the running kernel), is the document as it is now: jupyter_bokeh makes
-        it once, so such a page showed the view as it was made, not as it was left. The kernel
-        keeps no copy of it in between."""
+        it once, so such a page showed the view as it was made, not as it was left."""
 
-        _stale = False  # the bundle jupyter_bokeh made for the first page is still current
+        _stale = False
+
+        def _document_patched(self, event):
+            self._stale = True  # any change, from Python or from a page (the latter not sent back)
+            super()._document_patched(event)
 
         def get_state(self, key=None, drop_defaults=False):
-            if key is not None:
-                return super().get_state(key, drop_defaults)
-            if self._stale:  # silently: the pages already open have every change
+            if key is None and self._stale:
+                # Without a change notice: the pages already open have every change.
                 self._trait_values["render_bundle"] = self._model_to_traits(self._model)
-            try:
-                return super().get_state(None, drop_defaults)
-            finally:  # let the copy go (megabytes per display); the next page gets a new one
-                self._trait_values["render_bundle"], self._stale = {}, True
+                self._stale = False
+            return super().get_state(key, drop_defaults)
 
     return LiveBokehModel
 
