@@ -238,7 +238,7 @@ class Classifier:
             if target.strip().isdecimal() and target.strip().isascii() and not self._named(target):
                 return self.target_index(int(target))  # a folder named "3": class 3
             return self._index_of_label(target)
-        if isinstance(target, (bool, np.bool_)) or not isinstance(target, (int, np.integer)):
+        if not _images.is_int(target):
             raise ValueError(f"a target is a class index or a label string, got {target!r}")
         n = self._num_classes()
         if not 0 <= int(target) < n:

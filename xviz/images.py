@@ -55,9 +55,7 @@ def _from_pil(im):
         # Values that fit in 8 bits are read as 8-bit, as PIL's convert("RGB") did (a 16-bit image
         # that dark, under 0.4% of its range, would read too bright: say so by giving uint16).
         return _from_numpy(array.astype(np.uint16 if array.max() > 255 else np.uint8), im)
-    if im.mode == "F":
-        return _from_numpy(np.asarray(im), im)
-    if im.mode == "RGB":
+    if im.mode in ("RGB", "F"):  # as they are (floats are checked to lie in [0, 1])
         return _from_numpy(np.asarray(im), im)
     return _from_numpy(np.asarray(im.convert("RGBA" if im.mode in ("RGBA", "LA", "P") else "RGB")), im)
 

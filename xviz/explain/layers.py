@@ -52,7 +52,7 @@ from torch import nn
 
 from ..classifier import default_device
 from ..hooks import spatial_layer, spatial_layers
-from ..images import to_numpy
+from ..images import is_int, to_numpy
 from .base import json_text, normalize_map, read_meta, read_npz, real, scale_rows, whole, write_npz
 from .base import progress as progress_bar
 from .cam import channel_weights
@@ -385,7 +385,7 @@ class LayerExplanation(Mapping):
 
     # -- mapping -----------------------------------------------------------------------
     def __getitem__(self, key):
-        if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        if is_int(key):
             names = list(self.layers)
             if -len(names) <= key < len(names):
                 return self.layers[names[key]]
@@ -442,7 +442,7 @@ class LayerExplanation(Mapping):
         """
         lc = self._layer(layer)
         count = len(lc.clusters)
-        if isinstance(cluster, bool) or not isinstance(cluster, (int, np.integer)) or not 0 <= cluster < count:
+        if not is_int(cluster) or not 0 <= cluster < count:
             valid = f"0..{count - 1}" if count else "none"
             raise ValueError(f"layer {lc.layer!r} has no cluster {cluster!r}; its {count} clusters are {valid}")
         lc.clusters[int(cluster)].label = _check_label(text)

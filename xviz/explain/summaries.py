@@ -121,9 +121,9 @@ def _settings(preset, device, overrides):
     for key in ("mask_blur", "smooth_l1", "smooth_tv", "sharp_l1", "sharp_tv", "binarise", "preference"):
         cfg[key] = real(cfg[key], key, minimum=0)  # 0 turns a weight off
     for key, what in (("min_area", "a share of the image"), ("keep", "a share of the way from chance to typical")):
-        if not 0 <= real(cfg[key], key) <= 1:
+        cfg[key] = real(cfg[key], key)
+        if not 0 <= cfg[key] <= 1:
             raise ValueError(f"{key} must be in [0, 1] ({what}), got {cfg[key]!r}")
-        cfg[key] = float(cfg[key])
     if cfg["method"] not in METHODS:
         raise ValueError(f"unknown method {cfg['method']!r}; accepted: {', '.join(map(repr, METHODS))}")
     if cfg["init"] not in INITS:

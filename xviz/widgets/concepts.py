@@ -15,6 +15,7 @@ from bokeh.models import ColumnDataSource, CustomJS, Div, FactorRange, LinearCol
 from bokeh.plotting import figure
 
 from .. import plots
+from ..images import is_int
 from .base import View
 from .summary import jpeg
 
@@ -180,7 +181,7 @@ class ConceptBoard(View):
         if not isinstance(model, XNN):
             raise ValueError(f"ConceptBoard shows an XNN (xviz.xnn.fit), got {type(model).__name__}")
         width = 280 if width is None else width
-        if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 120:
+        if not is_int(width) or width < 120:
             raise ValueError(f"width must be an int of at least 120 (pixels), got {width!r}")
         if images is None:
             if model.examples is None:
@@ -420,7 +421,7 @@ class ConceptBoard(View):
         self._render()
 
     def _index(self, value, count, what):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if not is_int(value):
             raise ValueError(f"{what} must be an int (0..{count - 1}), got {value!r}")
         if not 0 <= value < count:
             raise ValueError(f"{what} {value} does not exist; this board has {count} (0..{count - 1})")
@@ -435,7 +436,7 @@ class ConceptBoard(View):
     @klass.setter
     def klass(self, value):
         classes = self.model.classes
-        whole = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+        whole = is_int(value)
         if isinstance(value, str) and value in self.labels:
             c = self.labels.index(value)
         elif whole and int(value) in classes:

@@ -19,7 +19,7 @@ from bokeh.models import ColumnDataSource, CustomJS, Div, LinearColorMapper, Ran
 from bokeh.plotting import figure
 
 from .. import plots
-from ..images import resize, to_tensor
+from ..images import is_int, resize, to_tensor
 from .base import View
 from .js import ENTER_COMMITS, ESCAPE
 
@@ -349,7 +349,7 @@ class LayerExplorer(View):
     def cluster(self, index):
         L = self.state.data["layer"][0]
         count = len(self.store.data["weights"][L])
-        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < count:
+        if not is_int(index) or not 0 <= index < count:
             raise ValueError(f"layer {self.names[L]!r} has no cluster {index!r}; it has {count} (0..{count - 1})")
         self.state.data = {"layer": [L], "cluster": [int(index)]}
         self._render()
