@@ -180,6 +180,7 @@ def test_pointing_game_hit_miss_and_tolerance():
     ((-1, 0, 4, 4), "not within the 32 x 32 mask"),
     ((30, 0, 4, 4), "not within the 32 x 32 mask"),
     ((0, 0, 4), "four ints"),
+    ((True, 0, 4, 4), "four ints"),  # a bool is no coordinate
 ])
 def test_pointing_game_bad_boxes(box, message):
     with pytest.raises(ValueError, match=message):

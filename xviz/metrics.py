@@ -440,7 +440,7 @@ def pointing_game(saliency, box, tolerance=15):
 
 def _box(box, shape):
     values = tuple(box)
-    if len(values) != 4 or not all(isinstance(v, (int, np.integer)) for v in values):
+    if len(values) != 4 or not all(images.is_int(v) for v in values):
         raise ValueError(f"box must be four ints (top, left, height, width), got {box!r}")
     top, left, h, w = (int(v) for v in values)
     if h < 1 or w < 1:

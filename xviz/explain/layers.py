@@ -541,7 +541,7 @@ class LayerExplanation(Mapping):
 # -- the method ----------------------------------------------------------------------------------
 def _check(cfg):
     k = cfg["clusters"]
-    if (not isinstance(k, (tuple, list)) or len(k) != 2 or not all(isinstance(v, (int, np.integer)) for v in k)
+    if (not isinstance(k, (tuple, list)) or len(k) != 2 or not all(is_int(v) for v in k)
             or not 2 <= k[0] <= k[1]):
         raise ValueError(f"clusters must be a range (k_min, k_max) of ints with 2 <= k_min <= k_max, got {k!r}")
     cfg["clusters"] = tuple(int(v) for v in k)

@@ -67,7 +67,7 @@ import torch.nn.functional as F
 
 from ..hooks import spatial_layer, spatial_layers
 from ..images import baseline as make_baseline
-from ..images import blur, to_numpy, upsample_mask
+from ..images import blur, is_int, to_numpy, upsample_mask
 from .base import Saliency, json_text, read_meta, read_npz, real, whole, write_npz
 from .base import progress as progress_bar
 from .igos import tv
@@ -139,7 +139,7 @@ def _smooth_side(size, image_size):
     side = min(image_size)
     if size == "auto":
         return max(2, round(side / 8))
-    if not isinstance(size, (int, np.integer)) or not 2 <= size <= side:
+    if not is_int(size) or not 2 <= size <= side:
         raise ValueError(f"smooth_size must be 'auto' or an int in 2..{side}, got {size!r}")
     return int(size)
 
