@@ -354,7 +354,9 @@ def voila(root):
     proc, log = start([sys.executable, "-m", "voila", NOTEBOOK, "--no-browser", f"--port={port}",
                        "--Voila.ip=127.0.0.1", f"--token={token}"], root, env, "voila")
     try:
-        wait_http(f"http://127.0.0.1:{port}/?token={token}", proc, log, timeout=60)
+        # A static file, not the page: each request of the page starts a kernel that runs the
+        # whole notebook, and that one would still be running beside the test's own.
+        wait_http(f"http://127.0.0.1:{port}/voila/static/voila.js", proc, log, timeout=60)
         yield f"http://127.0.0.1:{port}", token
     finally:
         stop(proc)
