@@ -92,3 +92,43 @@ def test_a_page_opened_later_gets_the_document_as_it_is_now():
     full = widget.get_state()  # what a reloaded page asks the kernel for
     assert "[0,1,0]" in _text(full["render_bundle"])
     assert len(sent) == patches  # no message to the pages already open
+
+
+def test_a_cell_run_again_closes_the_widgets_its_last_run_showed(monkeypatch):
+    """Running a cell again clears its output; the widgets it showed are closed (they would
+    keep their bundles and get every change), those of other cells and of this run are not."""
+    import IPython
+    from bokeh.models import ColumnDataSource, Div
+
+    request = {}
+
+    class Shell:
+        def get_parent(self):
+            return request
+
+    monkeypatch.setattr(IPython, "get_ipython", lambda: Shell())
+    monkeypatch.setattr(IPython.display, "display", lambda *objects: None)
+    monkeypatch.setattr(base, "_shown", {})
+    monkeypatch.setattr(base, "load_bokeh", lambda: None)
+    state = ColumnDataSource({"selected": [[1, 0]]})
+    view, other = base.View(Div(text="x", tags=[state])), base.View(Div(text="y"))
+
+    def run(cell, msg_id, *views):
+        request.update(header={"msg_id": msg_id, "session": "page"}, metadata={"cellId": cell})
+        for v in views:
+            v._ipython_display_()
+        return base._shown[cell][1]
+
+    first = run("cell-a", "run-1", view, view)  # one run showing the view twice keeps both
+    assert len(first) == 2 and all(w.comm is not None for w in first)
+    beside = run("cell-b", "run-2", other)
+    again = run("cell-a", "run-3", view)
+    assert all(w.comm is None for w in first)  # closed: ipywidgets forgets them
+    assert len(again) == 1 and again[0].comm is not None and beside[0].comm is not None
+    told = [_sent(w) for w in first + again]
+    state.data = {"selected": [[0, 1]]}
+    assert [len(t) > 0 for t in told] == [False, False, True]  # the closed ones are told nothing
+    first[0].close()  # closing again is harmless (jupyter_bokeh's own close raised KeyError)
+    request.clear()  # no cell id (a front end that sends none): nothing is closed
+    view._ipython_display_()
+    assert again[0].comm is not None

@@ -14,14 +14,38 @@ from ..report import to_html, write_html
 _bokeh_pages = set()
 
 
+def _request():
+    """The header and metadata of the running cell's execute request; {} outside a kernel."""
+    from IPython import get_ipython
+
+    get_parent = getattr(get_ipython(), "get_parent", None)
+    return (get_parent() or {}) if get_parent else {}
+
+
 def _page():
     """The Jupyter client session of the running cell: one per browser page (a reloaded tab,
     or a second one on the same kernel, is a new one); None outside a kernel."""
-    from IPython import get_ipython
+    return _request().get("header", {}).get("session")
 
-    shell = get_ipython()
-    get_parent = getattr(shell, "get_parent", None)
-    return get_parent().get("header", {}).get("session") if get_parent else None
+
+_shown = {}  # cell id -> (the run that showed them, the widgets it showed)
+
+
+def _replace_in_cell(widget):
+    """Close the widgets an earlier run of this cell showed: running a cell again clears its
+    output, but ipywidgets keeps every widget alive, and ours hold a render bundle (megabytes)
+    and get every later change of their document. JupyterLab names the cell in each request;
+    where no front end does, nothing is closed."""
+    request = _request()
+    cell, run = request.get("metadata", {}).get("cellId"), request.get("header", {}).get("msg_id")
+    if cell is None:
+        return
+    last_run, widgets = _shown.get(cell, (None, []))
+    if last_run != run:
+        for old in widgets:
+            old.close()
+        widgets = []
+    _shown[cell] = (run, widgets + [widget])
 
 
 def load_bokeh():
@@ -54,6 +78,10 @@ def _widget_class():
         def _document_patched(self, event):
             self._stale = True  # any change, from Python or from a page (the latter not sent back)
             super()._document_patched(event)
+
+        def close(self):
+            if self.comm is not None:  # jupyter_bokeh's close fails when called again (as __del__ does)
+                super().close()
 
         def get_state(self, key=None, drop_defaults=False):
             if key is None and self._stale:
@@ -107,7 +135,9 @@ class View:
         to every widget of the document but the one it came from)."""
         from IPython.display import display
 
-        display(self._new_widget())
+        widget = self._new_widget()
+        display(widget)
+        _replace_in_cell(widget)
 
     def to_html(self, path=None):
         """Standalone HTML (BokehJS inline, interactive without a kernel); written to ``path`` if given."""
