@@ -113,11 +113,11 @@ def test_a_cell_run_again_closes_the_widgets_its_last_run_showed(monkeypatch):
     state = ColumnDataSource({"selected": [[1, 0]]})
     view, other = base.View(Div(text="x", tags=[state])), base.View(Div(text="y"))
 
-    def run(cell, msg_id, *views):
-        request.update(header={"msg_id": msg_id, "session": "page"}, metadata={"cellId": cell})
+    def run(cell, msg_id, *views, page="page"):
+        request.update(header={"msg_id": msg_id, "session": page}, metadata={"cellId": cell})
         for v in views:
             v._ipython_display_()
-        return base._shown[cell][1]
+        return base._shown[page, cell][1]
 
     first = run("cell-a", "run-1", view, view)  # one run showing the view twice keeps both
     assert len(first) == 2 and all(w.comm is not None for w in first)
@@ -128,6 +128,8 @@ def test_a_cell_run_again_closes_the_widgets_its_last_run_showed(monkeypatch):
     told = [_sent(w) for w in first + again]
     state.data = {"selected": [[0, 1]]}
     assert [len(t) > 0 for t in told] == [False, False, True]  # the closed ones are told nothing
+    tab = run("cell-a", "run-4", view, page="second-tab")  # the same cell run in another page
+    assert again[0].comm is not None and len(tab) == 1  # the first page still shows its output
     first[0].close()  # closing again is harmless (jupyter_bokeh's own close raised KeyError)
     request.clear()  # no cell id (a front end that sends none): nothing is closed
     view._ipython_display_()

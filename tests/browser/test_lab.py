@@ -326,6 +326,29 @@ def test_lab_the_explorer_shown_again_opens_as_left_and_both_stay_in_step(notebo
     assert errors(page) == []
 
 
+KERNEL_PRINTS = """async code => { const k = jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+    const f = k.requestExecute({code, store_history: false}); let out = '';
+    f.onIOPub = m => { if (m.header.msg_type === 'stream') out += m.content.text; };
+    await f.done; return out.trim(); }"""
+OPEN_VIEWS = "import ipywidgets.widgets.widget as W\nprint(sum(type(w).__name__ == 'LiveBokehModel' for w in W._instances.values()))"
+
+
+def test_lab_a_cell_run_again_closes_the_widget_it_showed(notebook):
+    """Lab names the cell in each run: the SAGExplorer cell run twice more leaves as many
+    views open in the kernel as before (ipywidgets alone would keep every one)."""
+    page = notebook
+    before = int(page.evaluate(KERNEL_PRINTS, OPEN_VIEWS))
+    for _ in range(2):
+        page.evaluate("() => { const nb = jupyterapp.shell.currentWidget.content; nb.activeCellIndex = 2;"
+                      " return jupyterapp.commands.execute('notebook:run-cell'); }")
+        page.wait_for_function("() => jupyterapp.shell.currentWidget.sessionContext.session.kernel.status === 'idle'",
+                               timeout=60_000)
+    page.wait_for_function(f"() => !!(window.Bokeh && {find('sag-info')})", timeout=60_000)
+    assert int(page.evaluate(KERNEL_PRINTS, OPEN_VIEWS)) == before
+    page.locator("button:visible:has-text('root 1')").first.wait_for(timeout=30_000)  # the new one renders
+    assert errors(page) == []
+
+
 def test_lab_a_second_page_on_the_same_kernel_shows_views(browser, lab, notebook):
     """A reloaded tab, or a second one, on a running kernel has no BokehJS: showing a view
     there must bring it (once per page), or every view fails to render."""

@@ -28,17 +28,19 @@ def _page():
     return _request().get("header", {}).get("session")
 
 
-_shown = {}  # cell id -> (the run that showed them, the widgets it showed)
+_shown = {}  # (page, cell id) -> (the run that showed them, the widgets it showed)
 
 
 def _replace_in_cell(widget):
-    """Close the widgets an earlier run of this cell showed: running a cell again clears its
-    output, but ipywidgets keeps every widget alive, and ours hold a render bundle (megabytes)
-    and get every later change of their document. JupyterLab names the cell in each request;
-    where no front end does, nothing is closed."""
+    """Close the widgets an earlier run of this cell in this page showed: running a cell again
+    clears its output there, but ipywidgets keeps every widget alive, and ours hold a render
+    bundle (megabytes) and get every later change of their document. JupyterLab names the cell
+    in each request; where no front end does, nothing is closed. Another page on the kernel
+    (a second tab of the notebook) keeps its output, so its widgets are its own."""
     request = _request()
-    cell, run = request.get("metadata", {}).get("cellId"), request.get("header", {}).get("msg_id")
-    if cell is None:
+    header = request.get("header", {})
+    cell, run = (header.get("session"), request.get("metadata", {}).get("cellId")), header.get("msg_id")
+    if cell[1] is None:
         return
     last_run, widgets = _shown.get(cell, (None, []))
     if last_run != run:
