@@ -98,7 +98,7 @@ print(clf.predict(img, top=1)[0][0])"""),
 # (the optimisation's line search, and so its passes, vary with the thread count)
 results = [
     xviz.gradcam(clf, img),
-    xviz.integrated_gradients(clf, img, steps=64),
+    xviz.integrated_gradients(clf, img),  # steps="auto": as many path points as completeness needs
     xviz.rise(clf, img, n_masks=1000, progress=False),
     xviz.igos(clf, img, progress=False),
     xviz.igos_pp(clf, img, progress=False),
