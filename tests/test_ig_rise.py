@@ -81,6 +81,7 @@ def test_ig_midpoint_error_falls_as_one_over_steps_squared(square_clf, square_bo
     assert 3.5 < gap[0] / gap[1] < 4.5
 
 
+@pytest.mark.filterwarnings("ignore:integrated gradients")  # 12 steps are few
 def test_ig_runs_every_path_point_in_one_gradient_call(digits_clf, monkeypatch):
     calls = []
     monkeypatch.setattr(digits_clf, "gradients", recording(calls, digits_clf.gradients))
