@@ -82,6 +82,15 @@ def test_clicking_a_region_toggles_it_and_changes_the_shown_image(page, exported
     assert selected(page) == g.diverse[0][1:]
     after = np.array(page.evaluate(f"() => Array.from({model('shown-image')}.data.image[0])"), dtype=np.uint32)
     assert (before != after).any()
+    # Hidden regions are hatched on a layer of their own, at a finer scale: every hidden region
+    # gets lines, no shown pixel does.
+    hatch = np.array(page.evaluate(f"() => Array.from({model('sag-hatch')}.data.image[0])"), dtype=np.uint32)
+    scale = int(np.sqrt(hatch.size / g.segments.size))
+    hatched = hatch.reshape(H * scale, -1)[::-1] != 0
+    hidden = ~np.isin(g.segments, g.diverse[0][1:]).repeat(scale, 0).repeat(scale, 1)
+    assert not (hatched & ~hidden).any()
+    fine = g.segments.repeat(scale, 0).repeat(scale, 1)
+    assert all(hatched[fine == r].any() for r in np.unique(fine[hidden]))
     key = tuple(g.diverse[0][1:])
     text = info(page)
     if key in g.cache:  # every child of a root is in the graph, so its probability is known

@@ -45,6 +45,7 @@ near_marks.data = marks;
 """
 
 RENDER_JS = HELPERS + """
+const HATCH = (110 << 24) | 0xffffff;  // white at alpha 110, as one little-endian RGBA uint32
 const sel = state.data.selected[0], R = sel.length, H = size[0], W = size[1];
 let weight;
 if (kind == "grid") {
@@ -55,6 +56,17 @@ if (kind == "grid") {
 }
 blend(shown.data.image[0], photo, base, weight, H, W);
 shown.change.emit();
+// Hidden regions hatched on a layer of their own (the image stays what the model sees): a
+// blurred region can look much like a shown one.
+const out = hatch.data.image[0], S = hatch_scale, FW = W * S, FH = H * S;
+for (let y = 0; y < FH; y++) {
+  const r = Math.floor(y / S);
+  for (let x = 0; x < FW; x++) {
+    const hidden = !sel[segments[r * W + Math.floor(x / S)]];
+    out[(FH - 1 - y) * FW + x] = hidden && (x + y) % 7 < 2 ? HATCH : 0;
+  }
+}
+hatch.change.emit();
 const ids = [];
 for (let r = 0; r < R; r++) if (sel[r]) ids.push(r);
 const key = ids.join(",");
@@ -296,6 +308,7 @@ class SAGExplorer(View):
         self.shown_figure.name = "shown"
         self.shown = self.shown_figure.renderers[0].data_source
         self.shown.name = "shown-image"
+        self.hatch, self.hatch_scale = self._hatch_layer(self.shown_figure)
         self._outline(self.shown_figure)
         self.info = Div(text="", width=width, name="sag-info")
         graph_figure, self.nodes, self.edges, self.current, self.near, self.near_marks = self._graph_figure(width)
@@ -307,7 +320,8 @@ class SAGExplorer(View):
                                 "info": self.info, "label": html.escape(g.label), "p_full": float(g.p_full),
                                 "threshold": float(g.threshold), "bars": self.bars, "bar_range": bar_figure.y_range,
                                 "nodes": self.nodes, "current": self.current, "edges": self.edges, "near": self.near,
-                                "near_marks": self.near_marks, "graph": graph_figure, "live": self.clf is not None},
+                                "near_marks": self.near_marks, "graph": graph_figure, "live": self.clf is not None,
+                                "hatch": self.hatch, "hatch_scale": self.hatch_scale},
                           code=RENDER_JS)
         self.state.js_on_change("data", render)
         self.known.js_on_change("data", render)
@@ -323,8 +337,21 @@ class SAGExplorer(View):
         if self.clf is not None:
             self.state.on_change("data", lambda attr, old, new: self._score_current())
         self.info.text = (f"<b>{self.count}</b> of {self.count} regions shown: p({html.escape(g.label)}) = "
-                          f"<b>{g.p_full:.3f}</b>. Click regions to hide or show them, or a node of the graph.")
+                          f"<b>{g.p_full:.3f}</b>. Click regions to hide or show them (hidden ones are hatched), "
+                          "or a node of the graph.")
         self._layout = row(column(self.shown_figure, self.info, self._buttons()), column(graph_figure, bar_figure))
+
+    def _hatch_layer(self, fig):
+        """A transparent layer over the image that the page hatches where regions are hidden;
+        (its source, its pixels per image pixel). Finer than the image where that is small (a
+        line one pixel of a 32 x 32 digit wide would be a tenth of it), at most 256 pixels a
+        side: the page file carries it."""
+        H, W = self.sag.segments.shape
+        scale = max(1, min(round(fig.width / W), 256 // max(H, W)))
+        clear = np.zeros((H * scale, W * scale), np.uint32)
+        glyph = fig.image_rgba(image=[clear], x=0, y=0, dw=W, dh=H)
+        glyph.data_source.name = "sag-hatch"
+        return glyph.data_source, scale
 
     def _outline(self, fig):
         """Region borders and ids over the image, so regions can be named and clicked."""
