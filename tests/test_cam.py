@@ -118,3 +118,60 @@ def test_an_npz_without_xviz_metadata_says_so(tmp_path, load):
     np.savez(tmp_path / "foreign.npz", weights=np.zeros(3))
     with pytest.raises(ValueError, match="foreign.npz' is not an xviz .* file .it has no xviz metadata"):
         load(tmp_path / "foreign.npz")
+
+
+LOADERS = [Saliency.load, lambda path: xviz.xnn.load(path, xviz.zoo.digits_cnn()), xviz.summaries.load,
+           xviz.layers.LayerExplanation.load]
+
+
+@pytest.fixture
+def saved(square_clf, rng, tmp_path):
+    """The bytes of a saved Saliency file."""
+    return xviz.gradcam(square_clf, rng.random((32, 32, 3))).save(tmp_path / "s.npz").read_bytes()
+
+
+@pytest.mark.parametrize("load", LOADERS)
+@pytest.mark.parametrize("make, message", [
+    (lambda b, p: p.write_bytes(b[:len(b) // 2]), "damaged or incomplete xviz .* file .a cut-off or damaged zip"),
+    (lambda b, p: p.write_bytes(b""), "damaged or incomplete xviz .* file .it is empty"),
+    (lambda b, p: np.save(p.with_suffix(".npy"), np.zeros(3)) or p.with_suffix(".npy").rename(p),
+     "not an xviz .* file .it is a single .npy array"),
+    (lambda b, p: p.write_text('{"format": "xviz.sag/1"}'), "not an xviz .* file .it is JSON text: xviz.SAG.from_json"),
+    (lambda b, p: p.write_text("hello"), "not an xviz .* file .it is not an .npz archive"),
+])
+def test_files_that_are_no_result_get_one_clear_error(saved, tmp_path, load, make, message):
+    # numpy's own words were "BadZipFile", "EOFError", "load it unsafely with allow_pickle=" and a TypeError
+    path = tmp_path / "bad.npz"
+    make(saved, path)
+    with pytest.raises(ValueError, match=message) as caught:
+        load(path)
+    assert "bad.npz" in str(caught.value)
+
+
+def test_damage_inside_an_array_or_a_missing_array_is_named(saved, tmp_path):
+    flipped = bytearray(saved)
+    at = saved.index(b"mask.npy") + 200  # inside the compressed mask, past its local header
+    flipped[at:at + 16] = bytes(16)
+    (tmp_path / "flipped.npz").write_bytes(bytes(flipped))
+    with pytest.raises(xviz.explain.base.DamagedFile, match="flipped.npz' is a damaged or incomplete xviz saliency"):
+        Saliency.load(tmp_path / "flipped.npz")
+    with np.load(tmp_path / "s.npz") as data:
+        parts = {k: data[k] for k in data.files if k != "lowres"}
+    np.savez(tmp_path / "partial.npz", **parts)  # a file from another version, without one array
+    with pytest.raises(ValueError, match="partial.npz' is a damaged or incomplete .* .KeyError"):
+        Saliency.load(tmp_path / "partial.npz")
+    parts["lowres"], parts["mask"] = np.zeros((7, 7)), np.zeros(3)
+    np.savez(tmp_path / "shapes.npz", **parts)
+    with pytest.raises(ValueError, match=r"mask \(3,\), lowres \(7, 7\), image \(32, 32, 3\) do not fit"):
+        Saliency.load(tmp_path / "shapes.npz")
+
+
+@pytest.mark.parametrize("read", [xviz.SAG.from_json, xviz.layers.GlobalExplanation.from_json])
+def test_json_loaders_name_the_file_for_anything_else(saved, tmp_path, read):
+    (tmp_path / "s.json").write_bytes(saved)
+    with pytest.raises(ValueError, match="s.json' is not an xviz .* file .it is an .npz archive.*Saliency.load"):
+        read(tmp_path / "s.json")
+    for name, text in [("cut.json", '{"format": "xviz.sag/1", "image'), ("list.json", "[]"), ("str.json", '"x"')]:
+        (tmp_path / name).write_text(text)
+        with pytest.raises(ValueError, match=f"{name}' is (not an xviz|a damaged)"):
+            read(tmp_path / name)

@@ -2,6 +2,7 @@
 selecting a node, a root or a step sets the toggles. The browser side is in tests/browser/."""
 import numpy as np
 import pytest
+import torch
 from bokeh.models import Plot
 
 import xviz
@@ -191,3 +192,16 @@ def test_region_ids_are_written_inside_their_regions():
     rows, cols = _label_points(seg, 3)
     assert [seg[int(r), int(c)] for r, c in zip(rows, cols)] == [0, 1, 2]
     assert abs(rows[1] - 19.5) <= 1 and abs(cols[1] - 29.5) <= 1  # a rectangle's: its centre
+
+
+def test_a_classifier_other_than_the_sags_is_refused(digit_sag, tmp_path):
+    """A loaded SAG shown with another model scored its clicks with that model, against the
+    first one's full-image probability."""
+    _, g = digit_sag
+    g.to_json(tmp_path / "g.json")
+    loaded = xviz.SAG.from_json(tmp_path / "g.json")
+    other = xviz.Classifier(torch.nn.Sequential(torch.nn.Conv2d(3, 2, 1), torch.nn.AdaptiveAvgPool2d(1),
+                                                torch.nn.Flatten()), size=32, name="other", device="cpu")
+    with pytest.raises(ValueError, match="made with 'digits CNN', not 'other': pass that model as clf, or clf=None"):
+        SAGExplorer(loaded, clf=other)
+    assert SAGExplorer(loaded).clf is None

@@ -136,6 +136,43 @@ def test_cache_reuses_the_activations(digits_xnn, tmp_path):
     assert changed.images_scored - before > np.isin(data.labels, [3, 8]).sum()
 
 
+def test_a_damaged_cache_is_made_again_and_another_file_is_refused(digits_xnn, tmp_path):
+    clf, _ = digits_xnn
+    data = xviz.zoo.digits("train")
+    cache = tmp_path / "acts.npz"
+    X.fit(clf, data, classes=[3, 8], epochs=5, cache=cache, progress=False)
+    whole = cache.read_bytes()
+    cache.write_bytes(whole[:len(whole) // 2])  # a fit killed while writing it
+    before = clf.images_scored
+    X.fit(clf, data, classes=[3, 8], epochs=5, cache=cache, progress=False)
+    assert clf.images_scored - before > np.isin(data.labels, [3, 8]).sum()  # made again
+    assert cache.read_bytes()[:2] == b"PK" and len(cache.read_bytes()) > len(whole) // 2  # and written whole
+    saliency = xviz.gradcam(clf, xviz.zoo.image("digit-3")).save(tmp_path / "sal.npz")
+    with pytest.raises(ValueError, match="sal.npz' is not an xviz XNN feature cache file"):
+        X.fit(clf, data, classes=[3, 8], epochs=5, cache=saliency, progress=False)  # not written over
+    assert xviz.Saliency.load(saliency).method == "gradcam"
+
+
+def test_load_checks_the_classifier_and_its_layer_width(digits_xnn, tmp_path):
+    clf, model = digits_xnn
+    path = model.save(tmp_path / "xnn.npz")
+    with pytest.raises(ValueError, match="clf must be an xviz.Classifier .* got str"):
+        X.load(path, "digits")
+
+    def net(channels):  # one name ("Sequential") for two widths
+        return torch.nn.Sequential(torch.nn.Conv2d(3, channels, 3, padding=1), torch.nn.ReLU(),
+                                   torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(channels, 2))
+
+    torch.manual_seed(0)
+    narrow, wide = (xviz.Classifier(net(c), size=8, labels=["a", "b"], device="cpu") for c in (8, 12))
+    images = list(np.random.default_rng(0).random((40, 8, 8, 3)))
+    labels = narrow.logits(narrow.prepare(images)[0]).argmax(1).numpy()
+    fitted = X.fit(narrow, (images, labels), n_concepts=2, epochs=5, progress=False).save(tmp_path / "narrow")
+    with pytest.raises(ValueError, match="fitted on 8 channels of layer .*; this model's has 12"):
+        X.load(fitted, wide)  # it failed only at explain(), on a tensor size
+    assert X.load(fitted, narrow).explain(images[0]).activations.shape[-1] == 2
+
+
 def test_folders_lists_and_mixed_sizes(digits_xnn, tmp_path):
     clf, _ = digits_xnn
     data = xviz.zoo.digits("train")

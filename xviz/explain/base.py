@@ -5,9 +5,12 @@ whatever resolution it works in) plus its settings; :func:`explain` does the res
 and batching the images, resolving ``target=``, scoring the full images, and turning raw
 maps into :class:`Saliency` results.
 """
+import contextlib
 import json
 import math
 import time
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,12 +96,21 @@ class Saliency:
     @classmethod
     def load(cls, path):
         """Read a result written by :meth:`save`."""
-        with read_npz(path) as data:
-            meta = read_meta(data, path, FORMAT, "saliency")
-            arrays = {k: data[k] for k in ("mask", "lowres", "image")}
-        return cls(method=meta["method"], target=meta["target"], label=meta["label"], score=meta["score"],
-                   settings=meta["settings"], history=meta["history"], passes=meta.get("passes", 0),
-                   seconds=meta.get("seconds", 0.0), **arrays)
+        with read_npz(path, FORMAT, "saliency") as (data, meta):
+            return cls(method=meta["method"], target=meta["target"], label=meta["label"], score=meta["score"],
+                       settings=meta["settings"], history=meta["history"], passes=meta.get("passes", 0),
+                       seconds=meta.get("seconds", 0.0), **_shaped(data, path))
+
+
+def _shaped(data, path):
+    """A saliency file's arrays, checked to fit together (a mask of shape (3,) made a result
+    that failed only when shown)."""
+    arrays = {k: data[k] for k in ("mask", "lowres", "image")}
+    mask, lowres, image = arrays["mask"], arrays["lowres"], arrays["image"]
+    if mask.ndim != 2 or lowres.ndim != 2 or image.shape != mask.shape + (3,):
+        raise DamagedFile(f"'{path}' is a damaged xviz saliency file: mask {mask.shape}, lowres {lowres.shape}, "
+                          f"image {image.shape} do not fit (expected H x W, h x w and H x W x 3)")
+    return arrays
 
 
 def npz_file(path, reading=False):
@@ -135,16 +147,86 @@ def read_meta(data, path, fmt, what):
     error for any other file (``what`` names the kind expected, e.g. "saliency")."""
     if "meta" not in data.files:
         raise ValueError(f"'{path}' is not an xviz {what} file (it has no xviz metadata)")
-    meta = json.loads(str(data["meta"]))
+    with damaged(path, what):
+        meta = json.loads(str(data["meta"]))
+    return _checked(meta, path, fmt, what)
+
+
+def _checked(meta, path, fmt, what):
     if not isinstance(meta, dict) or meta.get("format") != fmt:
         found = meta.get("format") if isinstance(meta, dict) else None
         raise ValueError(f"'{path}' is not an xviz {what} file (format {found!r}, expected {fmt!r})")
     return meta
 
 
-def read_npz(path):
-    """Open an .npz written by :func:`write_npz`, ``path`` with or without ".npz"; never unpickles."""
-    return np.load(npz_file(path, reading=True), allow_pickle=False)
+class DamagedFile(ValueError):
+    """A result file that is cut off or damaged (or from another xviz version)."""
+
+
+# What reading a cut-off, damaged or other-version file raises, deep inside zipfile, zlib,
+# numpy or the loader's own lookups.
+DAMAGE = (KeyError, IndexError, TypeError, AttributeError, EOFError, zlib.error, zipfile.BadZipFile,
+          json.JSONDecodeError, UnicodeDecodeError)
+
+
+@contextlib.contextmanager
+def damaged(path, what):
+    """Turn what a damaged file raises inside the block into one DamagedFile that names it."""
+    try:
+        yield
+    except DAMAGE as error:
+        raise DamagedFile(f"'{path}' is a damaged or incomplete xviz {what} file, or one from another xviz "
+                          f"version ({type(error).__name__}: {error})") from error
+
+
+def _not_npz(file, what):
+    """The error for a file that numpy cannot open as an .npz, saying what it looks like."""
+    with open(file, "rb") as f:
+        head = f.read(64)
+    if not head or head.startswith(b"PK"):
+        return DamagedFile(f"'{file}' is a damaged or incomplete xviz {what} file "
+                           f"({'it is empty' if not head else 'a cut-off or damaged zip archive'})")
+    if head.startswith(b"\x93NUMPY"):
+        kind = "it is a single .npy array"
+    elif head.lstrip()[:1] in (b"{", b"["):
+        kind = "it is JSON text: xviz.SAG.from_json and GlobalExplanation.from_json read JSON results"
+    else:
+        kind = "it is not an .npz archive"
+    return ValueError(f"'{file}' is not an xviz {what} file ({kind})")
+
+
+@contextlib.contextmanager
+def read_npz(path, fmt, what):
+    """Open an .npz result written by :func:`write_npz` (``path`` with or without ".npz") and
+    check its format; yields (arrays, metadata). Never unpickles. A file that is not such a
+    result gives a ValueError that names it and says what it is instead (a :class:`DamagedFile`
+    where it is cut off or damaged)."""
+    file = npz_file(path, reading=True)
+    try:
+        data = np.load(file, allow_pickle=False)
+    except (ValueError, EOFError, zipfile.BadZipFile, OSError) as error:
+        if isinstance(error, FileNotFoundError) or not file.is_file():
+            raise
+        raise _not_npz(file, what) from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise _not_npz(file, what)
+    with data:
+        meta = read_meta(data, file, fmt, what)
+        with damaged(file, what):
+            yield data, meta
+
+
+def read_json(path, fmt, what):
+    """The JSON result at ``path``, checked to be of format ``fmt``; a ValueError naming the
+    file for anything else (an .npz, cut-off JSON, another kind of result)."""
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw.startswith(b"PK"):
+        raise ValueError(f"'{path}' is not an xviz {what} file (it is an .npz archive: results of that kind have a "
+                         f"load() of their own, e.g. xviz.Saliency.load)")
+    with damaged(path, what):
+        data = json.loads(raw.decode("utf-8"))
+    return _checked(data, path, fmt, what)
 
 
 def whole(value, name, minimum, none=None):

@@ -38,7 +38,6 @@ each deliberate:
 - labels are typed in the LayerExplorer or in code instead of collected by a game.
 """
 import functools
-import json
 import re
 import time
 from collections import Counter
@@ -53,7 +52,7 @@ from torch import nn
 from ..classifier import default_device
 from ..hooks import spatial_layer, spatial_layers
 from ..images import is_int, to_numpy
-from .base import json_text, normalize_map, read_meta, read_npz, real, scale_rows, whole, write_npz
+from .base import damaged, json_text, normalize_map, read_json, read_npz, real, scale_rows, whole, write_npz
 from .base import progress as progress_bar
 from .cam import channel_weights
 
@@ -520,8 +519,7 @@ class LayerExplanation(Mapping):
     @classmethod
     def load(cls, path):
         """Read a result written by :meth:`save`."""
-        with read_npz(path) as data:
-            meta = read_meta(data, path, FORMAT, "layer-clusters")
+        with read_npz(path, FORMAT, "layer-clusters") as (data, meta):
             layers = {}
             for li, m in enumerate(meta["layers"]):
                 clusters = [Cluster(members=data[f"l{li}_c{ci}_members"], shares=data[f"l{li}_c{ci}_shares"],
@@ -533,9 +531,9 @@ class LayerExplanation(Mapping):
                     shares=data[f"l{li}_shares"], total=m["total"], kept=data[f"l{li}_kept"],
                     embedding=data[f"l{li}_embedding"], assignment=data[f"l{li}_assignment"],
                     silhouette={int(k): s for k, s in m["silhouette"]}, k=m["k"], threshold=m["threshold"])
-            image = data["image"]
-        return cls(image=image, target=meta["target"], class_label=meta["class_label"], score=meta["score"],
-                   layers=layers, settings=meta["settings"], passes=meta["passes"], seconds=meta["seconds"])
+            return cls(image=data["image"], target=meta["target"], class_label=meta["class_label"],
+                       score=meta["score"], layers=layers, settings=meta["settings"], passes=meta["passes"],
+                       seconds=meta["seconds"])
 
 
 # -- the method ----------------------------------------------------------------------------------
@@ -859,11 +857,10 @@ class GlobalExplanation:
     @classmethod
     def from_json(cls, path):
         """Read a global explanation written by :meth:`to_json`."""
-        data = json.loads(Path(path).read_text())
-        if data.get("format") != GLOBAL_FORMAT:
-            raise ValueError(f"'{path}' is not an xviz global-labels file (format {data.get('format')!r})")
-        return cls(groups=[LabelGroup(**g) for g in data["groups"]], entries=data["entries"],
-                   text_model=data["text_model"], threshold=data["threshold"], images=data["images"])
+        data = read_json(path, GLOBAL_FORMAT, "global-labels")
+        with damaged(path, "global-labels"):
+            return cls(groups=[LabelGroup(**g) for g in data["groups"]], entries=data["entries"],
+                       text_model=data["text_model"], threshold=data["threshold"], images=data["images"])
 
 
 def _representatives(distinct, groups, uses, spelling):

@@ -41,7 +41,8 @@ from torch import nn
 
 from ..hooks import find_layer, spatial_layer
 from ..images import load_labelled, to_numpy
-from .base import json_text, normalize_map, npz_file, read_meta, read_npz, real, whole, write_npz
+from ..classifier import Classifier
+from .base import DamagedFile, json_text, normalize_map, npz_file, read_npz, real, whole, write_npz
 from .base import progress as progress_bar
 from .cam import channel_weights, class_map
 
@@ -422,11 +423,9 @@ def _features(clf, images, layer, classes, cache, progress):
     """Pooled maps z (n x C) and the chosen classes' logits (n x m), in blocks; cached in an npz if asked."""
     if cache is not None:
         cache, key = npz_file(cache, reading=True), _cache_key(clf, images, layer, classes)
-        if cache.is_file():
-            with read_npz(cache) as data:
-                if str(data["key"]) == key:
-                    return (torch.from_numpy(data["z"]).to(clf.device),
-                            torch.from_numpy(data["logits"]).to(clf.device))
+        cached = _read_cache(cache, key) if cache.is_file() else None
+        if cached is not None:
+            return tuple(torch.from_numpy(a).to(clf.device) for a in cached)
     zs, ys = [], []
     for start in progress_bar(range(0, len(images), PREPARE_BLOCK), total=-(-len(images) // PREPARE_BLOCK),
                               desc="XNN features", enabled=progress and len(images) > PREPARE_BLOCK):
@@ -437,8 +436,23 @@ def _features(clf, images, layer, classes, cache, progress):
             ys.append(clf.logits(x)[:, classes])
     z, y = torch.cat(zs), torch.cat(ys)
     if cache is not None:
-        write_npz(cache, key=np.array(key), z=z.cpu().numpy(), logits=y.cpu().numpy())
+        meta = np.array(json_text({"format": CACHE_FORMAT, "key": key}))
+        write_npz(cache, meta=meta, z=z.cpu().numpy(), logits=y.cpu().numpy())
     return z, y
+
+
+CACHE_FORMAT = "xviz.xnn-features/1"
+
+
+def _read_cache(path, key):
+    """(z, logits) from the cache at ``path`` if it holds these features; None if it holds
+    others or is damaged (a fit killed while writing it): they are made again and written over.
+    A file that is no feature cache (a result saved there by mistake) is refused, not overwritten."""
+    try:
+        with read_npz(path, CACHE_FORMAT, "XNN feature cache") as (data, meta):
+            return (data["z"], data["logits"]) if meta["key"] == key else None
+    except DamagedFile:
+        return None
 
 
 def _images_needed(k, holdout):
@@ -550,15 +564,30 @@ def load(path, clf):
     >>> bool((again.explain(img).activations == model.explain(img).activations).all())
     True
     """
-    with read_npz(path) as data:
-        meta = read_meta(data, path, FORMAT, "XNN")
+    if not isinstance(clf, Classifier):
+        raise ValueError(f"clf must be an xviz.Classifier (the model the XNN was fitted on), got {type(clf).__name__}")
+    with read_npz(path, FORMAT, "XNN") as (data, meta):
         part = lambda prefix: {k[len(prefix):]: data[k] for k in data.files if k.startswith(prefix)}
         weights, stats, features, split = part("net."), part("stats."), part("features."), part("split.")
         examples = part("examples.")
         top = data["top"] if "top" in data.files else None
-    if meta["model"] != clf.name:
-        raise ValueError(f"'{path}' was fitted on {meta['model']!r}, not on {clf.name!r}")
-    name, _ = find_layer(clf, meta["layer"])
+        if meta["model"] != clf.name:
+            raise ValueError(f"'{path}' was fitted on {meta['model']!r}, not on {clf.name!r}")
+        name, _ = find_layer(clf, meta["layer"])
+        _check_channels(clf, name, weights["embed.0.weight"].shape[1], path)
+        return _assemble(clf, name, meta, weights, stats, features, split, examples, top)
+
+
+def _check_channels(clf, layer, fitted, path):
+    """A model of the same name whose layer has another width would fail only at explain()."""
+    with clf.session():
+        channels = clf.activations(torch.zeros(1, 3, *clf.size, device=clf.device), layer).shape[1]
+    if channels != fitted:
+        raise ValueError(f"'{path}' was fitted on {fitted} channels of layer {layer!r}; this model's has {channels}")
+
+
+def _assemble(clf, name, meta, weights, stats, features, split, examples, top):
+    """An XNN from the parts of its file."""
     dev = clf.device
     net = SRAE(weights["embed.0.weight"].shape[1], meta["n_concepts"], len(meta["classes"]), meta["settings"]["hidden"])
     net.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})

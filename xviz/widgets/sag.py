@@ -269,6 +269,11 @@ class SAGExplorer(View):
     title = "xviz structured attention graph"
 
     def __init__(self, sag, clf=None, width=320):
+        made_with = sag.settings.get("model")
+        if clf is not None and made_with is not None and made_with != clf.name:
+            # The subsets clicked would be scored by another model, against this one's p_full.
+            raise ValueError(f"this SAG was made with {made_with!r}, not {clf.name!r}: pass that model as clf, "
+                             "or clf=None to show only the subsets the search scored")
         self.sag, self.clf = sag, clf
         self.count = sag.regions
         self.base_image = sag.baseline_image()  # once: a blur is not free
