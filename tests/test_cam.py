@@ -175,3 +175,9 @@ def test_json_loaders_name_the_file_for_anything_else(saved, tmp_path, read):
         (tmp_path / name).write_text(text)
         with pytest.raises(ValueError, match=f"{name}' is (not an xviz|a damaged)"):
             read(tmp_path / name)
+
+
+def test_saving_into_a_missing_folder_names_the_folder(square_clf, rng, tmp_path):
+    sal = xviz.gradcam(square_clf, rng.random((32, 32, 3)))
+    with pytest.raises(FileNotFoundError, match="the folder '.*nowhere' does not exist"):
+        sal.save(tmp_path / "nowhere" / "s.npz")

@@ -135,10 +135,23 @@ def json_text(data):
     return json.dumps(data, default=_plain)
 
 
+def _folder_exists(path):
+    if not path.parent.is_dir():  # said plainly: numpy and open() name only the file
+        raise FileNotFoundError(f"cannot write '{path}': the folder '{path.parent}' does not exist")
+    return path
+
+
 def write_npz(path, **arrays):
     """Write arrays to a compressed .npz (no pickle); return the path written."""
-    path = npz_file(path)
+    path = _folder_exists(npz_file(path))
     np.savez_compressed(path, **arrays)
+    return path
+
+
+def write_json(path, data):
+    """Write ``data`` as JSON (numpy numbers as plain ones); return the path written."""
+    path = _folder_exists(Path(path))
+    path.write_text(json_text(data))
     return path
 
 

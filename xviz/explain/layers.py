@@ -43,7 +43,6 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -52,7 +51,8 @@ from torch import nn
 from ..classifier import default_device
 from ..hooks import spatial_layer, spatial_layers
 from ..images import is_int, to_numpy
-from .base import damaged, json_text, normalize_map, read_json, read_npz, real, scale_rows, whole, write_npz
+from .base import damaged, json_text, normalize_map, read_json, read_npz, real, scale_rows, whole, write_json
+from .base import write_npz
 from .base import progress as progress_bar
 from .cam import channel_weights
 
@@ -849,10 +849,10 @@ class GlobalExplanation:
         return head + "\n" + self.table("class", top=3)
 
     def to_json(self, path):
-        """Write to ``path`` as JSON (format-tagged)."""
+        """Write to ``path`` as JSON (format-tagged); returns the path."""
         data = {"format": GLOBAL_FORMAT, "groups": [vars(g) for g in self.groups], "entries": self.entries,
                 "text_model": self.text_model, "threshold": self.threshold, "images": self.images}
-        Path(path).write_text(json_text(data))
+        return write_json(path, data)
 
     @classmethod
     def from_json(cls, path):

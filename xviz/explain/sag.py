@@ -46,7 +46,6 @@ import itertools
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import networkx as nx
 import numpy as np
@@ -55,7 +54,7 @@ import torch
 from ..images import baseline as make_baseline
 from ..images import baseline_setting
 from ..images import to_numpy, to_tensor, upsample_mask
-from .base import damaged, json_text, read_json
+from .base import damaged, read_json, write_json
 from .base import progress as progress_bar
 from .base import is_int, real, whole
 
@@ -525,14 +524,16 @@ class SAG:
         return self.cache[key] / self.p_full
 
     def to_json(self, path):
-        """Write to ``path`` as plain JSON (arrays as base64 of little-endian bytes; no pickle).
+        """Write to ``path`` as plain JSON (arrays as base64 of little-endian bytes; no pickle);
+        returns the path.
 
         Examples
         --------
         >>> import os, tempfile, xviz
         >>> g = xviz.sag(xviz.zoo.digits_cnn(), xviz.zoo.image("digit-3"), grid=4, progress=False)
         >>> path = os.path.join(tempfile.mkdtemp(), "sag.json")
-        >>> g.to_json(path)
+        >>> g.to_json(path).name
+        'sag.json'
         >>> SAG.from_json(path).roots == g.roots
         True
         """
@@ -545,7 +546,7 @@ class SAG:
                 "top5": [[list(k), v] for k, v in self.top5.items()]}
         if self.baseline is not None:
             data["baseline"] = _encode(self.baseline, np.float32)
-        Path(path).write_text(json_text(data))
+        return write_json(path, data)
 
     @classmethod
     def from_json(cls, path):
