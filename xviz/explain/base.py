@@ -40,7 +40,8 @@ class Saliency:
     target, label, score :
         The explained class, its name, and its probability on the full image.
     settings : dict
-        Everything needed to make it again (method parameters, model name).
+        The method's parameters and the model's name, enough to make it again, except a
+        baseline given as a tensor: that is recorded as ``"tensor"`` (keep it yourself).
     history : dict
         Per-iteration traces of iterative methods (empty otherwise).
     passes : int
