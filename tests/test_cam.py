@@ -153,12 +153,12 @@ def test_damage_inside_an_array_or_a_missing_array_is_named(saved, tmp_path):
     at = saved.index(b"mask.npy") + 200  # inside the compressed mask, past its local header
     flipped[at:at + 16] = bytes(16)
     (tmp_path / "flipped.npz").write_bytes(bytes(flipped))
-    with pytest.raises(xviz.explain.base.DamagedFile, match="flipped.npz' is a damaged or incomplete xviz saliency"):
+    with pytest.raises(xviz.explain.base.DamagedFile, match="flipped.npz' is a damaged xviz saliency file"):
         Saliency.load(tmp_path / "flipped.npz")
     with np.load(tmp_path / "s.npz") as data:
         parts = {k: data[k] for k in data.files if k != "lowres"}
     np.savez(tmp_path / "partial.npz", **parts)  # a file from another version, without one array
-    with pytest.raises(ValueError, match="partial.npz' is a damaged or incomplete .* .KeyError"):
+    with pytest.raises(ValueError, match="partial.npz' is an incomplete xviz saliency file, or one from another xviz version: it has no 'lowres'"):
         Saliency.load(tmp_path / "partial.npz")
     parts["lowres"], parts["mask"] = np.zeros((7, 7)), np.zeros(3)
     np.savez(tmp_path / "shapes.npz", **parts)

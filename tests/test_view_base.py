@@ -103,11 +103,15 @@ def test_a_cell_run_again_closes_the_widgets_its_last_run_showed(monkeypatch):
     request = {}
 
     class Shell:
+        display_pub = None
+
         def get_parent(self):
             return request
 
-    monkeypatch.setattr(IPython, "get_ipython", lambda: Shell())
-    monkeypatch.setattr(IPython.display, "display", lambda *objects: None)
+    shell = Shell()
+    monkeypatch.setattr(IPython, "get_ipython", lambda: shell)
+    displayed = []
+    monkeypatch.setattr(IPython.display, "display", lambda *objects: displayed.extend(objects))
     monkeypatch.setattr(base, "_shown", {})
     monkeypatch.setattr(base, "load_bokeh", lambda: None)
     state = ColumnDataSource({"selected": [[1, 0]]})
@@ -130,7 +134,24 @@ def test_a_cell_run_again_closes_the_widgets_its_last_run_showed(monkeypatch):
     assert [len(t) > 0 for t in told] == [False, False, True]  # the closed ones are told nothing
     tab = run("cell-a", "run-4", view, page="second-tab")  # the same cell run in another page
     assert again[0].comm is not None and len(tab) == 1  # the first page still shows its output
+    from ipywidgets import Output
+
+    out = Output()
+    out.msg_id = "run-5"  # what `with out:` sets: this run's displays go into an Output widget
+    run("cell-a", "run-5", view)
+    inside = displayed[-1]
+    assert again[0].comm is None  # the cell's own output of run 3 was cleared by this run
+    last = run("cell-a", "run-6", view)[-1]
+    assert inside.comm is not None  # the Output widget may be shown by another cell: kept
+    out.close()
+    from IPython.core.displaypub import CapturingDisplayPublisher
+
+    shell.display_pub = CapturingDisplayPublisher()  # %%capture: shown later, by cap.show() in any cell
+    run("cell-a", "run-7", view)
+    kept, shell.display_pub = displayed[-1], None
+    last = run("cell-a", "run-8", view)[-1]
+    assert kept.comm is not None
     first[0].close()  # closing again is harmless (jupyter_bokeh's own close raised KeyError)
     request.clear()  # no cell id (a front end that sends none): nothing is closed
     view._ipython_display_()
-    assert again[0].comm is not None
+    assert last.comm is not None

@@ -151,6 +151,10 @@ def test_a_damaged_cache_is_made_again_and_another_file_is_refused(digits_xnn, t
     with pytest.raises(ValueError, match="sal.npz' is not an xviz XNN feature cache file"):
         X.fit(clf, data, classes=[3, 8], epochs=5, cache=saliency, progress=False)  # not written over
     assert xviz.Saliency.load(saliency).method == "gradcam"
+    np.savez(cache, key=np.array("old"), z=np.zeros((2, 3)), logits=np.zeros((2, 2)))  # before caches had a tag
+    X.fit(clf, data, classes=[3, 8], epochs=5, cache=cache, progress=False)
+    with np.load(cache) as written:
+        assert "meta" in written.files  # made again and written over
 
 
 def test_load_checks_the_classifier_and_its_layer_width(digits_xnn, tmp_path):
@@ -171,6 +175,16 @@ def test_load_checks_the_classifier_and_its_layer_width(digits_xnn, tmp_path):
     with pytest.raises(ValueError, match="fitted on 8 channels of layer .*; this model's has 12"):
         X.load(fitted, wide)  # it failed only at explain(), on a tensor size
     assert X.load(fitted, narrow).explain(images[0]).activations.shape[-1] == 2
+
+    def broken(module, inputs, output):
+        return output.no_such_attribute  # a bug in the user's hook, not in the file
+
+    hook = narrow.model[0].register_forward_hook(broken)
+    try:
+        with pytest.raises(AttributeError, match="no_such_attribute"):
+            X.load(fitted, narrow)
+    finally:
+        hook.remove()
 
 
 def test_folders_lists_and_mixed_sizes(digits_xnn, tmp_path):

@@ -5,7 +5,6 @@ whatever resolution it works in) plus its settings; :func:`explain` does the res
 and batching the images, resolving ``target=``, scoring the full images, and turning raw
 maps into :class:`Saliency` results.
 """
-import contextlib
 import json
 import math
 import time
@@ -97,10 +96,10 @@ class Saliency:
     @classmethod
     def load(cls, path):
         """Read a result written by :meth:`save`."""
-        with read_npz(path, FORMAT, "saliency") as (data, meta):
-            return cls(method=meta["method"], target=meta["target"], label=meta["label"], score=meta["score"],
-                       settings=meta["settings"], history=meta["history"], passes=meta.get("passes", 0),
-                       seconds=meta.get("seconds", 0.0), **_shaped(data, path))
+        data, meta = read_npz(path, FORMAT, "saliency")
+        return cls(method=meta["method"], target=meta["target"], label=meta["label"], score=meta["score"],
+                   settings=meta["settings"], history=meta["history"], passes=meta.get("passes", 0),
+                   seconds=meta.get("seconds", 0.0), **_shaped(data, data.path))
 
 
 def _shaped(data, path):
@@ -161,8 +160,10 @@ def read_meta(data, path, fmt, what):
     error for any other file (``what`` names the kind expected, e.g. "saliency")."""
     if "meta" not in data.files:
         raise ValueError(f"'{path}' is not an xviz {what} file (it has no xviz metadata)")
-    with damaged(path, what):
+    try:
         meta = json.loads(str(data["meta"]))
+    except (json.JSONDecodeError, *DAMAGE) as error:
+        raise DamagedFile(f"'{path}' is a damaged xviz {what} file (its metadata: {error})") from error
     return _checked(meta, path, fmt, what)
 
 
@@ -177,20 +178,17 @@ class DamagedFile(ValueError):
     """A result file that is cut off or damaged (or from another xviz version)."""
 
 
-# What reading a cut-off, damaged or other-version file raises, deep inside zipfile, zlib,
-# numpy or the loader's own lookups.
-DAMAGE = (KeyError, IndexError, TypeError, AttributeError, EOFError, zlib.error, zipfile.BadZipFile,
-          json.JSONDecodeError, UnicodeDecodeError)
+class _Parts(dict):
+    """A result file's arrays or metadata: a part it lacks is a DamagedFile naming the file,
+    not a bare KeyError from deep inside a loader."""
 
+    def __init__(self, items, path, what):
+        super().__init__(items)
+        self.path, self.what = path, what
 
-@contextlib.contextmanager
-def damaged(path, what):
-    """Turn what a damaged file raises inside the block into one DamagedFile that names it."""
-    try:
-        yield
-    except DAMAGE as error:
-        raise DamagedFile(f"'{path}' is a damaged or incomplete xviz {what} file, or one from another xviz "
-                          f"version ({type(error).__name__}: {error})") from error
+    def __missing__(self, key):
+        raise DamagedFile(f"'{self.path}' is an incomplete xviz {self.what} file, or one from another xviz "
+                          f"version: it has no {key!r}")
 
 
 def _not_npz(file, what):
@@ -209,12 +207,15 @@ def _not_npz(file, what):
     return ValueError(f"'{file}' is not an xviz {what} file ({kind})")
 
 
-@contextlib.contextmanager
+# What numpy, zipfile and zlib raise on a file damaged inside: a bad CRC, cut-off data.
+DAMAGE = (EOFError, OSError, zlib.error, zipfile.BadZipFile, ValueError)
+
+
 def read_npz(path, fmt, what):
-    """Open an .npz result written by :func:`write_npz` (``path`` with or without ".npz") and
-    check its format; yields (arrays, metadata). Never unpickles. A file that is not such a
-    result gives a ValueError that names it and says what it is instead (a :class:`DamagedFile`
-    where it is cut off or damaged)."""
+    """The arrays and the metadata of an .npz result written by :func:`write_npz` (``path``
+    with or without ".npz"), its format checked; never unpickles. Anything but a whole result
+    of that kind gives a ValueError that names the file and says what it is instead (a
+    :class:`DamagedFile` where it is cut off or damaged, or lacks a part)."""
     file = npz_file(path, reading=True)
     try:
         data = np.load(file, allow_pickle=False)
@@ -226,8 +227,11 @@ def read_npz(path, fmt, what):
         raise _not_npz(file, what)
     with data:
         meta = read_meta(data, file, fmt, what)
-        with damaged(file, what):
-            yield data, meta
+        try:  # everything now, so that only reading the file is said to be its damage
+            arrays = {k: data[k] for k in data.files if k != "meta"}
+        except DAMAGE as error:
+            raise DamagedFile(f"'{file}' is a damaged xviz {what} file ({type(error).__name__}: {error})") from error
+    return _Parts(arrays, file, what), _Parts(meta, file, what)
 
 
 def read_json(path, fmt, what):
@@ -238,9 +242,11 @@ def read_json(path, fmt, what):
     if raw.startswith(b"PK"):
         raise ValueError(f"'{path}' is not an xviz {what} file (it is an .npz archive: results of that kind have a "
                          f"load() of their own, e.g. xviz.Saliency.load)")
-    with damaged(path, what):
+    try:
         data = json.loads(raw.decode("utf-8"))
-    return _checked(data, path, fmt, what)
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DamagedFile(f"'{path}' is a damaged or cut-off xviz {what} file ({error})") from error
+    return _Parts(_checked(data, path, fmt, what), path, what)
 
 
 def whole(value, name, minimum, none=None):

@@ -51,7 +51,7 @@ from torch import nn
 from ..classifier import default_device
 from ..hooks import spatial_layer, spatial_layers
 from ..images import is_int, to_numpy
-from .base import damaged, json_text, normalize_map, read_json, read_npz, real, scale_rows, whole, write_json
+from .base import json_text, normalize_map, read_json, read_npz, real, scale_rows, whole, write_json
 from .base import write_npz
 from .base import progress as progress_bar
 from .cam import channel_weights
@@ -519,21 +519,21 @@ class LayerExplanation(Mapping):
     @classmethod
     def load(cls, path):
         """Read a result written by :meth:`save`."""
-        with read_npz(path, FORMAT, "layer-clusters") as (data, meta):
-            layers = {}
-            for li, m in enumerate(meta["layers"]):
-                clusters = [Cluster(members=data[f"l{li}_c{ci}_members"], shares=data[f"l{li}_c{ci}_shares"],
-                                    weight=c["weight"], lowres=data[f"l{li}_c{ci}_lowres"],
-                                    map=data[f"l{li}_c{ci}_map"], label=c["label"])
-                            for ci, c in enumerate(m["clusters"])]
-                layers[m["layer"]] = LayerClusters(
-                    layer=m["layer"], index=m["index"], depth=m["depth"], shape=tuple(m["shape"]), clusters=clusters,
-                    shares=data[f"l{li}_shares"], total=m["total"], kept=data[f"l{li}_kept"],
-                    embedding=data[f"l{li}_embedding"], assignment=data[f"l{li}_assignment"],
-                    silhouette={int(k): s for k, s in m["silhouette"]}, k=m["k"], threshold=m["threshold"])
-            return cls(image=data["image"], target=meta["target"], class_label=meta["class_label"],
-                       score=meta["score"], layers=layers, settings=meta["settings"], passes=meta["passes"],
-                       seconds=meta["seconds"])
+        data, meta = read_npz(path, FORMAT, "layer-clusters")
+        layers = {}
+        for li, m in enumerate(meta["layers"]):
+            clusters = [Cluster(members=data[f"l{li}_c{ci}_members"], shares=data[f"l{li}_c{ci}_shares"],
+                                weight=c["weight"], lowres=data[f"l{li}_c{ci}_lowres"],
+                                map=data[f"l{li}_c{ci}_map"], label=c["label"])
+                        for ci, c in enumerate(m["clusters"])]
+            layers[m["layer"]] = LayerClusters(
+                layer=m["layer"], index=m["index"], depth=m["depth"], shape=tuple(m["shape"]), clusters=clusters,
+                shares=data[f"l{li}_shares"], total=m["total"], kept=data[f"l{li}_kept"],
+                embedding=data[f"l{li}_embedding"], assignment=data[f"l{li}_assignment"],
+                silhouette={int(k): s for k, s in m["silhouette"]}, k=m["k"], threshold=m["threshold"])
+        return cls(image=data["image"], target=meta["target"], class_label=meta["class_label"],
+                   score=meta["score"], layers=layers, settings=meta["settings"], passes=meta["passes"],
+                   seconds=meta["seconds"])
 
 
 # -- the method ----------------------------------------------------------------------------------
@@ -858,9 +858,8 @@ class GlobalExplanation:
     def from_json(cls, path):
         """Read a global explanation written by :meth:`to_json`."""
         data = read_json(path, GLOBAL_FORMAT, "global-labels")
-        with damaged(path, "global-labels"):
-            return cls(groups=[LabelGroup(**g) for g in data["groups"]], entries=data["entries"],
-                       text_model=data["text_model"], threshold=data["threshold"], images=data["images"])
+        return cls(groups=[LabelGroup(**g) for g in data["groups"]], entries=data["entries"],
+                   text_model=data["text_model"], threshold=data["threshold"], images=data["images"])
 
 
 def _representatives(distinct, groups, uses, spelling):

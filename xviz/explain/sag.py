@@ -54,7 +54,7 @@ import torch
 from ..images import baseline as make_baseline
 from ..images import baseline_setting
 from ..images import to_numpy, to_tensor, upsample_mask
-from .base import damaged, read_json, write_json
+from .base import read_json, write_json
 from .base import progress as progress_bar
 from .base import is_int, real, whole
 
@@ -552,14 +552,13 @@ class SAG:
     def from_json(cls, path):
         """Read a SAG written by :meth:`to_json`."""
         data = read_json(path, FORMAT, "SAG")
-        with damaged(path, "SAG"):
-            return cls(image=_decode(data["image"], np.float32), segments=_decode(data["segments"], np.int32),
-                       target=data["target"], label=data["label"], p_full=data["p_full"], threshold=data["threshold"],
-                       roots=[tuple(r) for r in data["roots"]], diverse=[tuple(r) for r in data["diverse"]],
-                       graph=_graph_from_json(data["graph"]), settings=data["settings"], passes=data["passes"],
-                       seconds=data["seconds"], cache={tuple(k): v for k, v in data["cache"]}, history=data["history"],
-                       top5={tuple(k): v for k, v in data.get("top5", [])},  # older files: nodes only
-                       baseline=_decode(data["baseline"], np.float32) if "baseline" in data else None)
+        return cls(image=_decode(data["image"], np.float32), segments=_decode(data["segments"], np.int32),
+                   target=data["target"], label=data["label"], p_full=data["p_full"], threshold=data["threshold"],
+                   roots=[tuple(r) for r in data["roots"]], diverse=[tuple(r) for r in data["diverse"]],
+                   graph=_graph_from_json(data["graph"]), settings=data["settings"], passes=data["passes"],
+                   seconds=data["seconds"], cache={tuple(k): v for k, v in data["cache"]}, history=data["history"],
+                   top5={tuple(k): v for k, v in data.get("top5", [])},  # older files: nodes only
+                   baseline=_decode(data["baseline"], np.float32) if "baseline" in data else None)
 
 
 # -- the method ------------------------------------------------------------------------------

@@ -688,21 +688,21 @@ class Summary:
 
 def load(path):
     """Read a :class:`Summary` written by :meth:`Summary.save`."""
-    with read_npz(path, FORMAT, "summary") as (data, meta):
-        arrays = {k: data[k] for k in ("images", "masks", "smooth", "labels", "scores", "masked_scores")}
-        table = []
-        for m in meta["table"]:
-            box = tuple(m["box"])
-            table.append(Region(image=m["image"], box=box, kind=m["kind"], component=m["component"], area=m["area"],
-                                drop=m["drop"], drop_per_area=m["drop_per_area"],
-                                similarity=float("nan") if m["similarity"] is None else m["similarity"],
-                                mask=region_mask(arrays["labels"][m["image"]], m["kind"], m["component"], box)))
-        return Summary(target=meta["target"], label=meta["label"],
-                       regions=[[table[k] for k in per] for per in meta["regions"]],
-                       clusters=[Cluster(members=[table[k] for k in c["members"]], coherence=c["coherence"])
-                                 for c in meta["clusters"]],
-                       settings=meta["settings"], history=meta["history"], passes=meta["passes"],
-                       seconds=meta["seconds"], **arrays)
+    data, meta = read_npz(path, FORMAT, "summary")
+    arrays = {k: data[k] for k in ("images", "masks", "smooth", "labels", "scores", "masked_scores")}
+    table = []
+    for m in meta["table"]:
+        box = tuple(m["box"])
+        table.append(Region(image=m["image"], box=box, kind=m["kind"], component=m["component"], area=m["area"],
+                            drop=m["drop"], drop_per_area=m["drop_per_area"],
+                            similarity=float("nan") if m["similarity"] is None else m["similarity"],
+                            mask=region_mask(arrays["labels"][m["image"]], m["kind"], m["component"], box)))
+    return Summary(target=meta["target"], label=meta["label"],
+                   regions=[[table[k] for k in per] for per in meta["regions"]],
+                   clusters=[Cluster(members=[table[k] for k in c["members"]], coherence=c["coherence"])
+                             for c in meta["clusters"]],
+                   settings=meta["settings"], history=meta["history"], passes=meta["passes"],
+                   seconds=meta["seconds"], **arrays)
 
 
 # -- the method --------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from torch import nn
 from ..hooks import find_layer, spatial_layer
 from ..images import load_labelled, to_numpy
 from ..classifier import Classifier
-from .base import DamagedFile, json_text, normalize_map, npz_file, read_npz, real, whole, write_npz
+from .base import DamagedFile, _Parts, json_text, normalize_map, npz_file, read_npz, real, whole, write_npz
 from .base import progress as progress_bar
 from .cam import channel_weights, class_map
 
@@ -449,10 +449,22 @@ def _read_cache(path, key):
     others or is damaged (a fit killed while writing it): they are made again and written over.
     A file that is no feature cache (a result saved there by mistake) is refused, not overwritten."""
     try:
-        with read_npz(path, CACHE_FORMAT, "XNN feature cache") as (data, meta):
-            return (data["z"], data["logits"]) if meta["key"] == key else None
+        data, meta = read_npz(path, CACHE_FORMAT, "XNN feature cache")
     except DamagedFile:
         return None
+    except ValueError:
+        if _unversioned_cache(path):  # written before caches had a format tag
+            return None
+        raise
+    return (data["z"], data["logits"]) if meta["key"] == key else None
+
+
+def _unversioned_cache(path):
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {"key", "z", "logits"} == set(data.files)
+    except (ValueError, OSError, EOFError):
+        return False
 
 
 def _images_needed(k, holdout):
@@ -566,16 +578,18 @@ def load(path, clf):
     """
     if not isinstance(clf, Classifier):
         raise ValueError(f"clf must be an xviz.Classifier (the model the XNN was fitted on), got {type(clf).__name__}")
-    with read_npz(path, FORMAT, "XNN") as (data, meta):
-        part = lambda prefix: {k[len(prefix):]: data[k] for k in data.files if k.startswith(prefix)}
-        weights, stats, features, split = part("net."), part("stats."), part("features."), part("split.")
-        examples = part("examples.")
-        top = data["top"] if "top" in data.files else None
-        if meta["model"] != clf.name:
-            raise ValueError(f"'{path}' was fitted on {meta['model']!r}, not on {clf.name!r}")
-        name, _ = find_layer(clf, meta["layer"])
-        _check_channels(clf, name, weights["embed.0.weight"].shape[1], path)
-        return _assemble(clf, name, meta, weights, stats, features, split, examples, top)
+    data, meta = read_npz(path, FORMAT, "XNN")
+    def part(prefix):
+        return _Parts({k[len(prefix):]: v for k, v in data.items() if k.startswith(prefix)}, data.path, "XNN")
+
+    weights, stats, features, split = part("net."), part("stats."), part("features."), part("split.")
+    if meta["model"] != clf.name:
+        raise ValueError(f"'{path}' was fitted on {meta['model']!r}, not on {clf.name!r}")
+    if "embed.0.weight" not in weights:
+        raise DamagedFile(f"'{data.path}' is an incomplete xviz XNN file: it has no network weights")
+    name, _ = find_layer(clf, meta["layer"])
+    _check_channels(clf, name, weights["embed.0.weight"].shape[1], path)
+    return _assemble(clf, name, meta, weights, stats, features, split, part("examples."), data.get("top"))
 
 
 def _check_channels(clf, layer, fitted, path):

@@ -47,7 +47,21 @@ def _replace_in_cell(widget):
         for old in widgets:
             old.close()
         widgets = []
-    _shown[cell] = (run, widgets + [widget])
+    _shown[cell] = (run, widgets if _elsewhere(run) else widgets + [widget])
+
+
+def _elsewhere(run):
+    """Whether what this run displays may outlive the cell's output: an ``Output`` widget
+    capturing it (perhaps shown by another cell), or ``%%capture`` (shown later by ``show()``)."""
+    from IPython import get_ipython
+    from IPython.core.displaypub import CapturingDisplayPublisher
+    from ipywidgets import Output
+    from ipywidgets.widgets import widget
+
+    if isinstance(getattr(get_ipython(), "display_pub", None), CapturingDisplayPublisher):
+        return True
+    live = getattr(widget, "_instances", {})  # every live widget (Widget.widgets, deprecated, is the same)
+    return any(isinstance(w, Output) and w.msg_id == run for w in list(live.values()))
 
 
 def load_bokeh():
