@@ -169,7 +169,7 @@ def test_damage_inside_an_array_or_a_missing_array_is_named(saved, tmp_path):
 @pytest.mark.parametrize("read", [xviz.SAG.from_json, xviz.layers.GlobalExplanation.from_json])
 def test_json_loaders_name_the_file_for_anything_else(saved, tmp_path, read):
     (tmp_path / "s.json").write_bytes(saved)
-    with pytest.raises(ValueError, match="s.json' is not an xviz .* file .it is an .npz archive.*Saliency.load"):
+    with pytest.raises(ValueError, match="s.json' is not an xviz .* file .it is a zip archive; if it is an .npz result.*Saliency.load"):
         read(tmp_path / "s.json")
     for name, text in [("cut.json", '{"format": "xviz.sag/1", "image'), ("list.json", "[]"), ("str.json", '"x"')]:
         (tmp_path / name).write_text(text)
@@ -181,3 +181,6 @@ def test_saving_into_a_missing_folder_names_the_folder(square_clf, rng, tmp_path
     sal = xviz.gradcam(square_clf, rng.random((32, 32, 3)))
     with pytest.raises(FileNotFoundError, match="the folder '.*nowhere' does not exist"):
         sal.save(tmp_path / "nowhere" / "s.npz")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(FileNotFoundError, match="the folder '.*afile' is a file, not a folder"):
+        sal.save(tmp_path / "afile" / "s.npz")

@@ -137,7 +137,8 @@ def json_text(data):
 
 def _folder_exists(path):
     if not path.parent.is_dir():  # said plainly: numpy and open() name only the file
-        raise FileNotFoundError(f"cannot write '{path}': the folder '{path.parent}' does not exist")
+        why = "is a file, not a folder" if path.parent.exists() else "does not exist"
+        raise FileNotFoundError(f"cannot write '{path}': the folder '{path.parent}' {why}")
     return path
 
 
@@ -240,8 +241,8 @@ def read_json(path, fmt, what):
     path = Path(path)
     raw = path.read_bytes()
     if raw.startswith(b"PK"):
-        raise ValueError(f"'{path}' is not an xviz {what} file (it is an .npz archive: results of that kind have a "
-                         f"load() of their own, e.g. xviz.Saliency.load)")
+        raise ValueError(f"'{path}' is not an xviz {what} file (it is a zip archive; if it is an .npz result, "
+                         f"it has a load() of its own, e.g. xviz.Saliency.load)")
     try:
         data = json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
