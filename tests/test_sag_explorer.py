@@ -205,3 +205,9 @@ def test_a_classifier_other_than_the_sags_is_refused(digit_sag, tmp_path):
     with pytest.raises(ValueError, match="made with 'digits CNN', not 'other': pass that model as clf, or clf=None"):
         SAGExplorer(loaded, clf=other)
     assert SAGExplorer(loaded).clf is None
+    retrained = xviz.zoo.digits_cnn(device="cpu")  # the same name, other weights
+    with torch.no_grad():
+        next(retrained.model.parameters()).add_(0.1)
+    with pytest.raises(ValueError, match="made with other weights of 'digits CNN'"):
+        SAGExplorer(loaded, clf=retrained)
+    assert SAGExplorer(loaded, clf=xviz.zoo.digits_cnn(device="cpu")).clf is not None  # the same weights, anew

@@ -727,7 +727,7 @@ def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_
         diverse = _diverse(roots, score.p, cfg["max_overlap"])
         graph = _graph(diverse, score, p_full, cfg["expand_threshold"], cfg["max_nodes"], cfg["max_children"])
     graph.graph.update(target=t, p_full=p_full, threshold=threshold)
-    settings = {"model": clf.name, **cfg, "baseline": baseline_setting(baseline)}
+    settings = {"model": clf.name, "fingerprint": clf.fingerprint(), **cfg, "baseline": baseline_setting(baseline)}
     history = {"order": order, "steps": log, "restarts": restarts, "passes": dict(score.passes),
                "seconds": dict(score.seconds)}
     return SAG(image=picture, segments=segments, target=t, label=clf.label(t), p_full=p_full, threshold=threshold,
