@@ -1,4 +1,6 @@
 """XNN: recovering known factors, faithfulness on the digits, reproducibility, saving, bad input."""
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -94,6 +96,11 @@ def test_save_and_load_give_identical_outputs(digits_xnn, tmp_path):
     assert np.array_equal(again.top, model.top) and np.array_equal(again.examples.heatmaps, model.examples.heatmaps)
     with pytest.raises(ValueError, match="fitted on 'digits CNN'"):
         X.load(tmp_path / "xnn.npz", xviz.Classifier(torch.nn.Sequential(), name="other"))
+    retrained = xviz.zoo.digits_cnn(device="cpu")
+    with torch.no_grad():
+        next(retrained.model.parameters()).add_(0.1)
+    with pytest.raises(ValueError, match="fitted on other weights of 'digits CNN'"):
+        X.load(tmp_path / "xnn.npz", retrained)
     assert model.save(tmp_path / "plain") == tmp_path / "plain.npz"  # numpy's suffix, said and found
     assert np.array_equal(X.load(tmp_path / "plain", clf).top, model.top)
 
@@ -172,8 +179,15 @@ def test_load_checks_the_classifier_and_its_layer_width(digits_xnn, tmp_path):
     images = list(np.random.default_rng(0).random((40, 8, 8, 3)))
     labels = narrow.logits(narrow.prepare(images)[0]).argmax(1).numpy()
     fitted = X.fit(narrow, (images, labels), n_concepts=2, epochs=5, progress=False).save(tmp_path / "narrow")
-    with pytest.raises(ValueError, match="fitted on 8 channels of layer .*; this model's has 12"):
+    with pytest.raises(ValueError, match="fitted on other weights of 'Sequential'"):
         X.load(fitted, wide)  # it failed only at explain(), on a tensor size
+    with np.load(fitted) as data:  # a file from before the fingerprint was kept: the width is checked
+        parts = dict(data)
+    meta = json.loads(str(parts["meta"]))
+    del meta["fingerprint"]
+    np.savez(tmp_path / "older.npz", **{**parts, "meta": np.array(json.dumps(meta))})
+    with pytest.raises(ValueError, match="fitted on 8 channels of layer .*; this model's has 12"):
+        X.load(tmp_path / "older.npz", wide)
     assert X.load(fitted, narrow).explain(images[0]).activations.shape[-1] == 2
 
     def broken(module, inputs, output):

@@ -300,7 +300,8 @@ class XNN:
                            for k in ("images", "activations", "contributions", "bias", "logits", "model_logits",
                                      "heatmaps")})
             arrays["top"] = np.asarray(self.top)
-        meta = {"format": FORMAT, "model": self.clf.name, "layer": self.layer, "classes": self.classes,
+        meta = {"format": FORMAT, "model": self.clf.name, "fingerprint": self.clf.fingerprint(),
+                "layer": self.layer, "classes": self.classes,
                 "n_concepts": self.n_concepts, "n_features": self.net.decode.out_features,
                 "settings": self.settings, "history": self.history}
         return write_npz(path, meta=np.array(json_text(meta)), **arrays)
@@ -585,6 +586,9 @@ def load(path, clf):
     weights, stats, features, split = part("net."), part("stats."), part("features."), part("split.")
     if meta["model"] != clf.name:
         raise ValueError(f"'{path}' was fitted on {meta['model']!r}, not on {clf.name!r}")
+    if meta.get("fingerprint", clf.fingerprint()) != clf.fingerprint():  # files from before it was kept: by name
+        raise ValueError(f"'{path}' was fitted on other weights of {clf.name!r} (changed or retrained since): "
+                         "its concepts would not describe this model; fit it again")
     if "embed.0.weight" not in weights:
         raise DamagedFile(f"'{data.path}' is an incomplete xviz XNN file: it has no network weights")
     name, _ = find_layer(clf, meta["layer"])
