@@ -134,7 +134,7 @@ class Classifier:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {device!r} was asked for but torch sees no CUDA device here; "
                              "leave device=None to use the CPU")
-        if channels not in (1, 3) or isinstance(channels, bool):
+        if not _images.is_int(channels) or channels not in (1, 3):
             raise ValueError(f"channels must be 3 (RGB) or 1 (grey), got {channels!r}")
         self.channels = int(channels)
         self.mean = self._channel_stat(mean, "mean")
@@ -160,6 +160,15 @@ class Classifier:
             raise ValueError(f"a grey model (channels=1) has one {what}, got {value!r} (the default is ImageNet's "
                              f"RGB one): give mean= and std= as one number each")
         return t.view(1, 3, 1, 1).to(self.device)
+
+    def other_than(self, name, fingerprint=None):
+        """How this classifier differs from the one a saved result was made with, "" if it does
+        not: another name, or, where the result kept one, another :meth:`fingerprint`."""
+        if name is not None and name != self.name:
+            return f"{name!r}, not {self.name!r}"
+        if fingerprint is not None and fingerprint != self.fingerprint():
+            return f"other weights of {self.name!r} (changed or retrained since)"
+        return ""
 
     def __repr__(self):
         n = len(self._names) if self._names else "?"

@@ -99,16 +99,16 @@ class Saliency:
         data, meta = read_npz(path, FORMAT, "saliency")
         return cls(method=meta["method"], target=meta["target"], label=meta["label"], score=meta["score"],
                    settings=meta["settings"], history=meta["history"], passes=meta.get("passes", 0),
-                   seconds=meta.get("seconds", 0.0), **_shaped(data, data.path))
+                   seconds=meta.get("seconds", 0.0), **_shaped(data))
 
 
-def _shaped(data, path):
-    """A saliency file's arrays, checked to fit together (a mask of shape (3,) made a result
-    that failed only when shown)."""
+def _shaped(data):
+    """A saliency file's arrays (its :class:`Parts`), checked to fit together (a mask of shape
+    (3,) made a result that failed only when shown)."""
     arrays = {k: data[k] for k in ("mask", "lowres", "image")}
     mask, lowres, image = arrays["mask"], arrays["lowres"], arrays["image"]
     if mask.ndim != 2 or lowres.ndim != 2 or image.shape != mask.shape + (3,):
-        raise DamagedFile(f"'{path}' is a damaged xviz saliency file: mask {mask.shape}, lowres {lowres.shape}, "
+        raise DamagedFile(f"'{data.path}' is a damaged xviz saliency file: mask {mask.shape}, lowres {lowres.shape}, "
                           f"image {image.shape} do not fit (expected H x W, h x w and H x W x 3)")
     return arrays
 
@@ -179,7 +179,7 @@ class DamagedFile(ValueError):
     """A result file that is cut off or damaged (or from another xviz version)."""
 
 
-class _Parts(dict):
+class Parts(dict):
     """A result file's arrays or metadata: a part it lacks is a DamagedFile naming the file,
     not a bare KeyError from deep inside a loader."""
 
@@ -232,7 +232,7 @@ def read_npz(path, fmt, what):
             arrays = {k: data[k] for k in data.files if k != "meta"}
         except DAMAGE as error:
             raise DamagedFile(f"'{file}' is a damaged xviz {what} file ({type(error).__name__}: {error})") from error
-    return _Parts(arrays, file, what), _Parts(meta, file, what)
+    return Parts(arrays, file, what), Parts(meta, file, what)
 
 
 def read_json(path, fmt, what):
@@ -247,7 +247,7 @@ def read_json(path, fmt, what):
         data = json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise DamagedFile(f"'{path}' is a damaged or cut-off xviz {what} file ({error})") from error
-    return _Parts(_checked(data, path, fmt, what), path, what)
+    return Parts(_checked(data, path, fmt, what), path, what)
 
 
 def whole(value, name, minimum, none=None):

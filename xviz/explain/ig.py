@@ -67,15 +67,15 @@ def integrated_gradients(clf, images, target=None, baseline="black", steps="auto
         path = _Path(clf, x, base, targets, output, progress)
         path.extend(AUTO_STEPS[0] if steps == "auto" else steps, range(len(x)))
         for more in AUTO_STEPS[1:] if steps == "auto" else ():
-            short = torch.nonzero(_missed(path.gaps(ends), ends) > GAP_WARNING).flatten().tolist()
+            short = torch.nonzero(_missed(_gaps(path.attributions(), ends), ends) > GAP_WARNING).flatten().tolist()
             if not short:
                 break
             path.extend(more, short)
-        gaps = path.gaps(ends)
+        raw = path.attributions()
+        gaps = _gaps(raw, ends)
         histories = [{"completeness_gap": [float(g)], "f_x": [float(fx)], "f_baseline": [float(fb)], "steps": [n]}
                      for g, fx, fb, n in zip(gaps, ends[0], ends[1], path.steps)]
         _warn_if_incomplete(gaps, ends, path.steps)
-        raw = path.attributions()
         return raw, raw.clamp_min(0), histories
 
     settings = {"baseline": baseline_setting(baseline), "steps": steps, "output": output}
@@ -125,8 +125,10 @@ class _Path:
         counts = torch.tensor(self.steps, device=self.x.device, dtype=self.x.dtype).view(-1, 1, 1, 1)
         return ((self.x - self.base) * self.sums / counts).sum(1)
 
-    def gaps(self, ends):
-        return self.attributions().flatten(1).sum(1) - (ends[0] - ends[1])
+
+def _gaps(raw, ends):
+    """Completeness gaps: the attributions' sums minus f(image) - f(baseline)."""
+    return raw.flatten(1).sum(1) - (ends[0] - ends[1])
 
 
 def _missed(gaps, ends):

@@ -42,7 +42,7 @@ from torch import nn
 from ..hooks import find_layer, spatial_layer
 from ..images import load_labelled, to_numpy
 from ..classifier import Classifier
-from .base import DamagedFile, _Parts, json_text, normalize_map, npz_file, read_npz, real, whole, write_npz
+from .base import DamagedFile, Parts, json_text, normalize_map, npz_file, read_npz, real, whole, write_npz
 from .base import progress as progress_bar
 from .cam import channel_weights, class_map
 
@@ -580,19 +580,19 @@ def load(path, clf):
     if not isinstance(clf, Classifier):
         raise ValueError(f"clf must be an xviz.Classifier (the model the XNN was fitted on), got {type(clf).__name__}")
     data, meta = read_npz(path, FORMAT, "XNN")
+
     def part(prefix):
-        return _Parts({k[len(prefix):]: v for k, v in data.items() if k.startswith(prefix)}, data.path, "XNN")
+        return Parts({k[len(prefix):]: v for k, v in data.items() if k.startswith(prefix)}, data.path, "XNN")
 
     weights, stats, features, split = part("net."), part("stats."), part("features."), part("split.")
-    if meta["model"] != clf.name:
-        raise ValueError(f"'{path}' was fitted on {meta['model']!r}, not on {clf.name!r}")
-    if meta.get("fingerprint", clf.fingerprint()) != clf.fingerprint():  # files from before it was kept: by name
-        raise ValueError(f"'{path}' was fitted on other weights of {clf.name!r} (changed or retrained since): "
-                         "its concepts would not describe this model; fit it again")
+    other = clf.other_than(meta["model"], meta.get("fingerprint"))
+    if other:
+        raise ValueError(f"'{path}' was fitted on {other}: its concepts would not describe this model; fit it again")
     if "embed.0.weight" not in weights:
         raise DamagedFile(f"'{data.path}' is an incomplete xviz XNN file: it has no network weights")
     name, _ = find_layer(clf, meta["layer"])
-    _check_channels(clf, name, weights["embed.0.weight"].shape[1], path)
+    if "fingerprint" not in meta:  # older files: the same weights imply the same width, these only have a name
+        _check_channels(clf, name, weights["embed.0.weight"].shape[1], path)
     return _assemble(clf, name, meta, weights, stats, features, split, part("examples."), data.get("top"))
 
 

@@ -39,15 +39,16 @@ def _replace_in_cell(widget):
     (a second tab of the notebook) keeps its output, so its widgets are its own."""
     request = _request()
     header = request.get("header", {})
-    cell, run = (header.get("session"), request.get("metadata", {}).get("cellId")), header.get("msg_id")
-    if cell[1] is None:
+    cell, run = request.get("metadata", {}).get("cellId"), header.get("msg_id")
+    if cell is None:
         return
-    last_run, widgets = _shown.get(cell, (None, []))
+    key = (header.get("session"), cell)
+    last_run, widgets = _shown.get(key, (None, []))
     if last_run != run:
         for old in widgets:
             old.close()
         widgets = []
-    _shown[cell] = (run, widgets if _elsewhere(run) else widgets + [widget])
+    _shown[key] = (run, widgets if _elsewhere(run) else widgets + [widget])
 
 
 def _elsewhere(run):

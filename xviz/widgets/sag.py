@@ -240,18 +240,6 @@ def _roots_note(g):
     return text
 
 
-def _check_model(sag, clf):
-    """The subsets clicked would be scored by another model (or other weights) against the
-    SAG's full-image p: refuse. SAGs saved before the fingerprint was kept are checked by name."""
-    name, weights = sag.settings.get("model"), sag.settings.get("fingerprint")
-    if name is not None and name != clf.name:
-        raise ValueError(f"this SAG was made with {name!r}, not {clf.name!r}: pass that model as clf, "
-                         "or clf=None to show only the subsets the search scored")
-    if weights is not None and weights != clf.fingerprint():
-        raise ValueError(f"this SAG was made with other weights of {clf.name!r} (changed or retrained since): "
-                         "make it again, or pass clf=None to show only the subsets the search scored")
-
-
 class SAGExplorer(View):
     """Explore a structured attention graph: click regions, nodes, roots; watch the confidence.
 
@@ -281,8 +269,12 @@ class SAGExplorer(View):
     title = "xviz structured attention graph"
 
     def __init__(self, sag, clf=None, width=320):
-        if clf is not None:
-            _check_model(sag, clf)
+        # The subsets clicked would be scored by another model (or other weights) against the
+        # SAG's full-image p. SAGs saved before the fingerprint was kept are checked by name.
+        other = clf.other_than(sag.settings.get("model"), sag.settings.get("fingerprint")) if clf else ""
+        if other:
+            raise ValueError(f"this SAG was made with {other}: pass that model as clf, "
+                             "or clf=None to show only the subsets the search scored")
         self.sag, self.clf = sag, clf
         self.count = sag.regions
         self.base_image = sag.baseline_image()  # once: a blur is not free
