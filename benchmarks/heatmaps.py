@@ -17,7 +17,7 @@ import torch
 
 import xviz
 from xviz import metrics
-from xviz.explain.igos import igos, igos_pp
+from xviz.methods.igos import igos, igos_pp
 
 PHOTOS = ["chelsea", "coffee", "astronaut", "rocket", "motorcycle", "camera"]
 METHODS = {

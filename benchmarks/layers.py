@@ -22,7 +22,7 @@ import time
 import torch
 
 import xviz
-from xviz.explain import layers as L
+from xviz.methods import layers as L
 from heatmaps import PHOTOS, finish, pass_costs, table  # this folder's heatmap benchmark: same photos and table
 
 EVERY_BLOCK = [f"_blocks.{i}" for i in range(16)] + ["features"]

@@ -28,7 +28,7 @@ import torch
 import xviz
 from heatmaps import pass_costs, table  # this folder's heatmap benchmark: the same cost probe and table
 from xviz import metrics
-from xviz.explain import summaries
+from xviz.methods import summaries
 
 # (side, top, left) of each square crop of chelsea (300 x 451 pixels); each is also flipped.
 CROPS = [(300, 0, left) for left in (40, 100, 151)] + \

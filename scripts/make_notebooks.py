@@ -37,7 +37,7 @@ class."""),
     ("code", """sal = xviz.gradcam(clf, img)
 print(sal.label, round(sal.score, 2), sal.mask.shape, sal.lowres.shape)"""),
     ("code", """from PIL import Image
-from xviz.plots import blend
+from xviz.views.plots import blend
 
 Image.fromarray((blend(sal.image, sal.mask) * 255).astype("uint8"))"""),
     ("md", """Where does the model look for *tabby* instead? For close classes of the same photo
@@ -379,7 +379,7 @@ ex = xnn.explain(xviz.zoo.image("digit-8"))
 print("head predicts", ex.class_labels[ex.predicted[0]], "| classifier predicts", ex.class_labels[ex.model_predicted[0]])
 print("contributions + bias = logits:", np.allclose(ex.contributions[0].sum(-1) + ex.bias, ex.logits[0], atol=1e-4))"""),
     ("code", """from PIL import Image
-from xviz.plots import blend
+from xviz.views.plots import blend
 
 tiles = [blend(ex.images[0], ex.heatmaps[0, j]) for j in range(xnn.n_concepts)]
 Image.fromarray((np.concatenate(tiles, axis=1) * 255).astype("uint8")).resize((4 * 128, 128), Image.NEAREST)"""),

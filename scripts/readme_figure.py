@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 import xviz
-from xviz.plots import blend
+from xviz.views.plots import blend
 
 OUT = Path(__file__).resolve().parents[1] / "docs" / "chelsea_igos_pp.png"
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import xviz
-from xviz.explain import Saliency
-from xviz.hooks import find_layer, spatial_layers
+from xviz.methods import Saliency
+from xviz.core.capture import find_layer, spatial_layers
 
 
 def mass_inside(mask, box, margin=0):
@@ -71,7 +71,7 @@ def test_the_layer_lookup_follows_a_swapped_module():
 
 
 def test_a_flat_map_stays_flat():
-    from xviz.explain.base import normalize_map
+    from xviz.methods.heatmap import normalize_map
 
     flat = normalize_map(torch.full((1, 4, 4), 0.3), (32, 32))
     assert float(flat.abs().max()) == 0.0  # not the upsampling's rounding noise stretched to [0, 1]
@@ -153,7 +153,7 @@ def test_damage_inside_an_array_or_a_missing_array_is_named(saved, tmp_path):
     at = saved.index(b"mask.npy") + 200  # inside the compressed mask, past its local header
     flipped[at:at + 16] = bytes(16)
     (tmp_path / "flipped.npz").write_bytes(bytes(flipped))
-    with pytest.raises(xviz.explain.base.DamagedFile, match="flipped.npz' is a damaged xviz saliency file"):
+    with pytest.raises(xviz.core.files.DamagedFile, match="flipped.npz' is a damaged xviz saliency file"):
         Saliency.load(tmp_path / "flipped.npz")
     with np.load(tmp_path / "s.npz") as data:
         parts = {k: data[k] for k in data.files if k != "lowres"}

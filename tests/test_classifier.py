@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import xviz
-from xviz.classifier import preserved
+from xviz.core.state import preserved
 
 
 def small_net():

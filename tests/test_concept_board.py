@@ -4,8 +4,8 @@ import pytest
 from jupyter_bokeh import BokehModel
 
 import xviz
-from xviz.explain.xnn import XNN
-from xviz.widgets.concepts import ConceptBoard
+from xviz.methods.xnn import XNN
+from xviz.views.concepts import ConceptBoard
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +185,7 @@ def test_show_and_the_results_display_pick_the_board(model):
 
 
 def test_a_concept_absent_from_an_image_leaves_it_clear(board, model):
-    from xviz.widgets.concepts import strength
+    from xviz.views.concepts import strength
 
     assert strength([[0.0, 0.5, 3.0]], [1.0, 1.0, 2.0]).tolist() == [[0.0, 0.5, 1.0]]
     ex = board.explanation

@@ -8,7 +8,7 @@ import pytest
 
 import xviz
 from xviz import metrics
-from xviz.widgets import HeatmapView
+from xviz.views import HeatmapView
 
 
 @pytest.fixture(scope="module")

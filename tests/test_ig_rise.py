@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import xviz
-from xviz.explain.rise import BLOCK
+from xviz.methods.rise import BLOCK
 
 
 def box_mask(box, size=32, margin=0):
@@ -226,6 +226,6 @@ def test_bad_arguments(call, match, square_clf, rng):
 
 
 def test_both_are_registered():
-    from xviz.explain import METHODS as registry
+    from xviz.methods import METHODS as registry
 
     assert registry["ig"] is xviz.integrated_gradients and registry["rise"] is xviz.rise

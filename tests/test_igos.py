@@ -5,7 +5,7 @@ import torch
 
 import xviz
 from xviz import metrics
-from xviz.explain.igos import bilateral_tv, igos, igos_pp, tv
+from xviz.methods.igos import bilateral_tv, igos, igos_pp, tv
 
 METHODS = [igos, igos_pp]
 MASS_NEAR = {"igos": 0.7, "igos_pp": 0.9}  # share of the heatmap within one cell (4 px) of the square; measured 0.79-0.86 and 0.98-0.99 over 3 seeds
@@ -177,7 +177,7 @@ def test_the_area_cost_pushes_back_from_the_first_iteration(square_clf, rng, plu
     # Every mask starts at 1. There the area term l1 * mean(1 - M) must give the gradient
     # -l1 / cells (|1 - M| would give 0: the first direction then ignored the area cost that
     # every step pays, and on a photo with small gradients no step was ever accepted).
-    from xviz.explain.igos import _Optimiser, _settings
+    from xviz.methods.igos import _Optimiser, _settings
 
     x, _ = square_clf.prepare(rng.random((32, 32, 3)))
     cfg = _settings("igos++" if plusplus else "igos", "fast", square_clf.device, {"size": 8})

@@ -4,7 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
-from xviz.images import baseline, blur, is_batch, load_image, load_images
+from xviz.core.images import baseline, blur, is_batch, load_image, load_images
 
 
 def test_uint8_rgb_is_scaled_to_unit_range():

@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 import xviz
-from xviz.explain import layers as L
-from xviz.widgets.layers import GlobalLabelsView, LayerExplorer, _fit
+from xviz.methods import layers as L
+from xviz.views.layers import GlobalLabelsView, LayerExplorer, _fit
 
 
 @pytest.fixture(scope="module")
@@ -115,9 +115,17 @@ def test_a_layer_without_clusters_shows_no_heat_and_refuses_a_label():
 
 
 def test_a_result_displays_itself_in_a_layer_explorer(lay, monkeypatch):
+    # Through IPython's formatter, registered by type name: the result class has no display method.
+    from IPython.core.interactiveshell import InteractiveShell
+
+    from xviz.views import registry
+
     shown = []
     monkeypatch.setattr(LayerExplorer, "_ipython_display_", lambda self: shown.append(self))
-    lay._ipython_display_()
+    shell = InteractiveShell.instance()
+    registry.install()
+    assert not hasattr(type(lay), "_ipython_display_")
+    shell.display_formatter.format(lay)
     assert len(shown) == 1 and shown[0].result is lay
 
 

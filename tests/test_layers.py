@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 import xviz
-from xviz.explain import layers as L
+from xviz.methods import layers as L
 
 SIZE = 16
 

@@ -8,7 +8,7 @@ from torch import nn
 
 import xviz
 from xviz import metrics
-from xviz.explain import Saliency
+from xviz.methods import Saliency
 
 
 class RegionMean(nn.Module):

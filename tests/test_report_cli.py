@@ -2,6 +2,7 @@
 import base64
 import gzip
 import json
+import importlib
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -10,7 +11,8 @@ import numpy as np
 import pytest
 
 import xviz
-from xviz import cli, plots
+from xviz import cli
+from xviz.views import plots
 
 
 class Collect(HTMLParser):
@@ -140,20 +142,20 @@ def test_demo_command_in_a_subprocess(tmp_path):
 def test_cli_warnings_are_one_line_notes(tmp_path, capsys, monkeypatch):
     import warnings
 
-    from xviz import explain
+    from xviz import methods
 
     def gradcam_with_a_warning(clf, image, target=None):
         warnings.warn("raise steps for a faithful attribution")
         return xviz.gradcam(clf, image, target)
 
-    monkeypatch.setitem(explain.METHODS, "gradcam", gradcam_with_a_warning)
+    monkeypatch.setitem(methods.METHODS, "gradcam", gradcam_with_a_warning)
     out = tmp_path / "g.html"
     assert cli.main(["explain", "digit-3", "--model", "digits", "--method", "gradcam", "--out", str(out)]) == 0
     assert capsys.readouterr().err == "xviz: note: raise steps for a faithful attribution\n"
 
 
 def test_cli_a_file_that_cannot_be_written_is_one_line(tmp_path, capsys, monkeypatch):
-    report_module = sys.modules["xviz.report"]
+    report_module = importlib.import_module("xviz.reports")
 
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")

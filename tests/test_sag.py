@@ -10,9 +10,9 @@ import torch
 from torch import nn
 
 import xviz
-from xviz.explain.sag import SAG, _diverse, _prune, region_footprints, sag
+from xviz.methods.sag import SAG, _diverse, _prune, region_footprints, sag
 
-sag_module = importlib.import_module("xviz.explain.sag")  # xviz.explain.sag is also the function's name
+sag_module = importlib.import_module("xviz.methods.sag")  # xviz.methods.sag is also the function's name
 
 WINDOW = 4
 CORNERS = {0: (0, 0), 3: (0, 28), 12: (28, 0), 15: (28, 28)}  # 4 x 4 grid cell -> its corner window
@@ -345,7 +345,7 @@ def test_a_restart_may_share_max_overlap_regions_with_a_diverse_root():
 def test_restarts_survive_json_and_files_from_before_restarts_still_load(tmp_path):
     import json
 
-    from xviz.widgets.sag import SAGExplorer
+    from xviz.views.sag import SAGExplorer
 
     g = sag(windows_clf([0, 3, 3, 15], PAIRS), WHITE, target="yes", **FAST)
     g.to_json(tmp_path / "g.json")

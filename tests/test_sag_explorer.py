@@ -6,7 +6,7 @@ import torch
 from bokeh.models import Plot
 
 import xviz
-from xviz.widgets import SAGExplorer
+from xviz.views import SAGExplorer
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +132,7 @@ def test_the_roots_note_says_why_there_are_no_more_explanations(digit_sag):
 def test_layout_gathers_each_roots_descendants_under_it():
     import networkx as nx
 
-    from xviz.widgets.sag import _levels, _node_size
+    from xviz.views.sag import _levels, _node_size
 
     g = nx.DiGraph()
     nodes = {(0, 1, 2): (0, 0.9), (3, 4, 5): (0, 0.8), (0, 1): (1, 0.2), (1, 2): (1, 0.3),
@@ -184,7 +184,7 @@ def test_graph_taps_keep_the_colours_and_class_names_sit_on_the_bars(digit_sag):
 
 
 def test_region_ids_are_written_inside_their_regions():
-    from xviz.widgets.sag import _label_points
+    from xviz.views.sag import _label_points
 
     seg = np.zeros((40, 40), np.int32)
     seg[:, 20:] = 1

@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import xviz
-from xviz.explain import summaries
+from xviz.methods import summaries
 
 SIDE = 6  # patch side in pixels, on 32 x 32 images
 FAST = {"smooth_size": 8, "smooth_iterations": 100, "sharp_iterations": 50}  # 4-pixel cells for 6-pixel patches

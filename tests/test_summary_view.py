@@ -4,8 +4,8 @@ import pytest
 from jupyter_bokeh import BokehModel
 
 import xviz
-from xviz.explain import summaries
-from xviz.widgets.summary import REGION_RGBA, SummaryView, jpeg, overlay, runs
+from xviz.methods import summaries
+from xviz.views.summary import REGION_RGBA, SummaryView, jpeg, overlay, runs
 
 
 @pytest.fixture(scope="module")

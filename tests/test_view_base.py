@@ -1,7 +1,7 @@
 """What every view shares: BokehJS goes into each notebook page once (a reloaded page again)."""
 import bokeh.io
 
-from xviz.widgets import base
+from xviz.views import base
 
 
 def test_bokehjs_is_loaded_once_per_page(monkeypatch):

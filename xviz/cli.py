@@ -22,7 +22,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _methods():
-    from .explain import BEST_METHOD, METHODS
+    from .methods import BEST_METHOD, METHODS
 
     return METHODS, BEST_METHOD
 
@@ -60,7 +60,7 @@ def _load_model(name):
 
 def _load_input(text):
     from . import zoo
-    from .images import load_image
+    from .core.images import load_image
 
     if not Path(text).exists():
         if text in zoo.sample_names():
@@ -77,7 +77,7 @@ def _parse_target(text):
 
 
 def run(args):
-    from .report import report
+    from .reports import report
 
     methods, best = _methods()
     if args.command == "demo":

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import images
-from .explain.base import Saliency
+from .core import images
+from .methods.heatmap import Saliency
 
 KINDS = ("deletion", "insertion")
 STEPS = 50  # about this many steps per curve, as in RISE and I-GOS

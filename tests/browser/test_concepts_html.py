@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import xviz
-from xviz.widgets.concepts import GAP, ConceptBoard
+from xviz.views.concepts import GAP, ConceptBoard
 
 from .conftest import click_data, model, open_html, shot
 from .test_summary_html import contrast

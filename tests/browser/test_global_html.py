@@ -3,8 +3,8 @@ class or a layer in its menu shows that key's label scores."""
 import pytest
 
 import xviz
-from xviz.explain.layers import aggregate, explain
-from xviz.widgets.layers import GlobalLabelsView
+from xviz.methods.layers import aggregate, explain
+from xviz.views.layers import GlobalLabelsView
 
 from .conftest import model, open_html, shot
 

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 import xviz
-from xviz import metrics, plots
-from xviz.widgets import HeatmapView
+from xviz import metrics
+from xviz.views import plots
+from xviz.views import HeatmapView
 
 from .conftest import drag, model, shot
 

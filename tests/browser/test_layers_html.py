@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import xviz
-from xviz.explain.layers import explain
-from xviz.widgets.layers import LayerExplorer
+from xviz.methods.layers import explain
+from xviz.views.layers import LayerExplorer
 
 from .conftest import click_data, drag, model, open_html, shot
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import xviz
-from xviz.widgets import SAGExplorer
+from xviz.views import SAGExplorer
 
 from .conftest import click_data, model, open_html, selected, shot
 

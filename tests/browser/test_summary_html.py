@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 import xviz
-from xviz.explain import summaries
-from xviz.widgets.summary import SummaryView
+from xviz.methods import summaries
+from xviz.views.summary import SummaryView
 
 from .conftest import click_data, model, open_html, shot
 

@@ -14,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..classifier import Classifier, default_device
-from ..images import load_image
+from ..core.classifier import Classifier
+from ..core.state import default_device
+from ..core.images import load_image
 
 DATA = Path(__file__).parent / "data"
 

@@ -5,9 +5,9 @@ over the image, its weight as a bar, its maps as points of the 2-D embedding, an
 cluster large. Everything a layer shows is stored per layer in one data source, so switching
 layers or clusters in the browser only copies data (CustomJS): the exported HTML stays
 interactive without a kernel. In a live notebook a text box names the chosen cluster through
-the result's own :meth:`~xviz.explain.layers.LayerExplanation.label`.
+the result's own :meth:`~xviz.methods.layers.LayerExplanation.label`.
 
-:class:`GlobalLabelsView` shows an aggregate (:func:`xviz.explain.layers.aggregate`): the
+:class:`GlobalLabelsView` shows an aggregate (:func:`xviz.methods.layers.aggregate`): the
 label scores of one class or one layer at a time.
 """
 import html
@@ -18,8 +18,9 @@ from bokeh.layouts import column, row
 from bokeh.models import ColumnDataSource, CustomJS, Div, LinearColorMapper, Range1d, Select, Slider, TextInput
 from bokeh.plotting import figure
 
-from .. import plots
-from ..images import is_int, resize, to_tensor
+from . import plots
+from ..core.checks import is_int
+from ..core.images import resize, to_tensor
 from .base import View
 from .js import ENTER_COMMITS, ESCAPE
 
@@ -89,7 +90,7 @@ def _unit(values):
 
 
 class LayerExplorer(View):
-    """Walk the layers of a :class:`~xviz.explain.layers.LayerExplanation`: cluster maps over the
+    """Walk the layers of a :class:`~xviz.methods.layers.LayerExplanation`: cluster maps over the
     image, their weights, the embedded maps and their labels; name clusters in a notebook.
 
     Parameters
@@ -105,7 +106,7 @@ class LayerExplorer(View):
     Examples
     --------
     >>> import xviz
-    >>> from xviz.explain.layers import explain
+    >>> from xviz.methods.layers import explain
     >>> lay = explain(xviz.zoo.digits_cnn(), xviz.zoo.image("digit-3"), progress=False)
     >>> view = LayerExplorer(lay)
     >>> view.layer, view.cluster
@@ -122,7 +123,7 @@ class LayerExplorer(View):
     title = "xviz layer clusters"
 
     def __init__(self, result, width=320, thumb=84, max_side=112):
-        from ..explain.layers import LayerExplanation
+        from ..methods.layers import LayerExplanation
 
         if not isinstance(result, LayerExplanation):
             hint = "; show one image's result at a time, e.g. results[0]" if isinstance(result, (list, tuple)) else ""
@@ -364,12 +365,12 @@ class LayerExplorer(View):
 
 
 class GlobalLabelsView(View):
-    """The label scores of a :class:`~xviz.explain.layers.GlobalExplanation`, one class or layer at a time.
+    """The label scores of a :class:`~xviz.methods.layers.GlobalExplanation`, one class or layer at a time.
 
     Examples
     --------
     >>> import xviz
-    >>> from xviz.explain.layers import aggregate, explain
+    >>> from xviz.methods.layers import aggregate, explain
     >>> lay = explain(xviz.zoo.digits_cnn(), xviz.zoo.image("digit-0"), progress=False)
     >>> lay.label("features", 0, "ring")
     >>> view = GlobalLabelsView(aggregate(lay, text_model="words"))

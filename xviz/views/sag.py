@@ -18,7 +18,7 @@ from bokeh.models import (Button, ColorBar, ColumnDataSource, CustomJS, Div, Fac
 from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
 
-from .. import plots
+from . import plots
 from .base import View
 from .js import HELPERS
 

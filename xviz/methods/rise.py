@@ -4,10 +4,12 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ..images import baseline as make_baseline
-from ..images import baseline_setting, is_int
-from .base import explain, real, whole
-from .base import progress as progress_bar
+from ..core.images import baseline as make_baseline
+from ..core.images import baseline_setting
+from ..core.checks import is_int
+from .heatmap import explain
+from ..core.checks import real, whole
+from ..core.progress import progress as progress_bar
 
 # Masked images made and scored at a time (one per image when a batch has more images):
 # bounds memory however many masks are asked for.

@@ -3,12 +3,13 @@
 Every image a user hands to xviz passes through :func:`load_image`, which turns the common
 forms into one: a float32 numpy array of shape H x W x 3 with values in [0, 1].
 """
-import numbers
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from .checks import is_int, is_number
 
 ACCEPTED = (
     "a file path, a PIL image, a numpy array (H x W, H x W x 3 or H x W x 4; uint8, uint16, bool, "
@@ -255,16 +256,6 @@ def baseline(x, kind="blur"):
     if kind == "black":
         return torch.zeros_like(x)
     raise ValueError(f"unknown baseline {kind!r}; accepted: {', '.join(map(repr, BASELINES))}, a number in [0, 1] or a tensor")
-
-
-def is_int(value):
-    """An int (Python or numpy), not a bool."""
-    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
-
-
-def is_number(value):
-    """A real number (Python or numpy), not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 def baseline_setting(kind):

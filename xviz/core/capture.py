@@ -4,7 +4,7 @@ import weakref
 
 import torch
 
-from .classifier import preserved
+from .state import preserved
 
 # model -> its last probe: input size, modules and the names found; weak, so models can go.
 _SPATIAL = weakref.WeakKeyDictionary()

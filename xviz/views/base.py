@@ -9,7 +9,7 @@ import logging
 
 from bokeh.document import Document
 
-from ..report import to_html, write_html
+from .html import to_html, write_html
 
 _bokeh_pages = set()
 

@@ -14,8 +14,8 @@ from bokeh.layouts import column, row
 from bokeh.models import ColumnDataSource, CustomJS, Div, FactorRange, LinearColorMapper, Range1d, Select, Slider, Span
 from bokeh.plotting import figure
 
-from .. import plots
-from ..images import is_int
+from . import plots
+from ..core.checks import is_int
 from .base import View
 from .summary import jpeg
 
@@ -110,7 +110,7 @@ def _quote(label):
 
 
 class ConceptBoard(View):
-    """The concepts of an :class:`~xviz.explain.xnn.XNN` side by side, and what each adds to a
+    """The concepts of an :class:`~xviz.methods.xnn.XNN` side by side, and what each adds to a
     class's logit for a chosen image, compared with a second image.
 
     Each column is one concept: its header gives the concept's head weight for the chosen class
@@ -124,7 +124,7 @@ class ConceptBoard(View):
 
     Parameters
     ----------
-    model : xviz.explain.xnn.XNN
+    model : xviz.methods.xnn.XNN
         A fitted explanation network (:func:`xviz.xnn.fit`).
     images : image or list of images, optional
         Images to explain with ``model.explain`` and choose from (any form ``clf.prepare``
@@ -155,7 +155,7 @@ class ConceptBoard(View):
     --------
     >>> import numpy as np
     >>> import xviz
-    >>> from xviz.widgets.concepts import ConceptBoard
+    >>> from xviz.views.concepts import ConceptBoard
     >>> clf = xviz.zoo.digits_cnn()
     >>> model = xviz.xnn.fit(clf, xviz.zoo.digits("train"), classes=[3, 5, 8], epochs=100, progress=False)
     >>> board = ConceptBoard(model)
@@ -176,7 +176,7 @@ class ConceptBoard(View):
     title = "xviz concept board"
 
     def __init__(self, model, images=None, width=None):
-        from ..explain.xnn import XNN
+        from ..methods.xnn import XNN
 
         if not isinstance(model, XNN):
             raise ValueError(f"ConceptBoard shows an XNN (xviz.xnn.fit), got {type(model).__name__}")

@@ -3,7 +3,7 @@ Brambilla, "Interpretable Network Visualizations: A Human-in-the-Loop Approach f
 Post-hoc Explainability of CNN-based Image Classification", IJCAI 2024).
 
 For every chosen convolutional layer, each feature map gets the generalised Grad-CAM weight
-of the explained class (:func:`xviz.explain.cam.channel_weights`, the mean over positions of
+of the explained class (:func:`xviz.methods.cam.channel_weights`, the mean over positions of
 ``1[A > 0] * 1[dy/dA > 0] * dy/dA`` on the class logit). Weights become shares of the
 layer's total; maps with a tiny share are dropped; the rest are min-max normalised, reduced
 by PCA (at most 50 components), embedded in 2-D (t-SNE) and grouped by agglomerative
@@ -48,12 +48,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..classifier import default_device
-from ..hooks import spatial_layer, spatial_layers
-from ..images import is_int, to_numpy
-from .base import json_text, normalize_map, read_json, read_npz, real, scale_rows, whole, write_json
-from .base import write_npz
-from .base import progress as progress_bar
+from ..core.state import default_device
+from ..core.capture import spatial_layer, spatial_layers
+from ..core.checks import is_int
+from ..core.images import to_numpy
+from ..core.files import json_text, read_json, read_npz, write_json
+from .heatmap import normalize_map, scale_rows
+from ..core.checks import real, whole
+from ..core.files import write_npz
+from ..core.progress import progress as progress_bar
 from .cam import channel_weights
 
 FORMAT = "xviz.layers/1"
@@ -75,7 +78,7 @@ def _inside_block(name, spatial, modules):
 def auto_layers(clf):
     """The layers :func:`explain` clusters by default: the output of the last block at each resolution.
 
-    The blocks are the modules with spatial maps (:func:`xviz.hooks.spatial_layers`) that are
+    The blocks are the modules with spatial maps (:func:`xviz.core.capture.spatial_layers`) that are
     not inside another such module, except inside plain containers (``Sequential``,
     ``ModuleList``, ``ModuleDict``): an EfficientNet's MBConv blocks, a ResNet's BasicBlocks
     and stages, a VGG's convolutions and pools, not the convolutions inside a block. In run
@@ -291,7 +294,7 @@ def cluster_layer(acts, weights, cfg, size, name="layer", index=0, depth=0.0):
     acts : torch.Tensor
         C x h x w activations.
     weights : torch.Tensor
-        C generalised Grad-CAM weights (:func:`xviz.explain.cam.channel_weights`).
+        C generalised Grad-CAM weights (:func:`xviz.methods.cam.channel_weights`).
     cfg : dict
         ``min_share``, ``clusters`` (k range), ``components``, ``embedding``, ``perplexity``, ``seed``.
     size : (int, int)
@@ -413,11 +416,6 @@ class LayerExplanation(Mapping):
         return (f"LayerExplanation(target={self.target} ({self.class_label!r}, p={self.score:.3f}), "
                 f"{len(self.layers)} layers:\n" + "\n".join(rows) + ")")
 
-    def _ipython_display_(self):
-        """In a notebook, a result shows itself in a LayerExplorer (imported here: results hold no widget)."""
-        from ..widgets.layers import LayerExplorer
-
-        LayerExplorer(self)._ipython_display_()
 
     # -- labels ------------------------------------------------------------------------
     def label(self, layer, cluster, text):
@@ -568,7 +566,7 @@ def explain(clf, images, target=None, layers="auto", *, min_share=0.9, clusters=
         Class index or label (one, or one per image); None explains each image's top-1 class.
     layers : "auto", str, module or list
         The layers to cluster: ``"auto"`` takes the last block at each resolution
-        (:func:`auto_layers`); names must have spatial maps (:func:`xviz.hooks.spatial_layers`).
+        (:func:`auto_layers`); names must have spatial maps (:func:`xviz.core.capture.spatial_layers`).
     min_share : float
         A map is dropped when its share of the layer's weight is at most ``min_share / C``
         (C maps; 1 / C is the mean share).
@@ -837,11 +835,6 @@ class GlobalExplanation:
                  for k, v in rows.items()]
         return "\n".join(lines) if lines else "(no labels yet)"
 
-    def _ipython_display_(self):
-        """In a notebook, shows itself in a GlobalLabelsView (imported here: results hold no widget)."""
-        from ..widgets.layers import GlobalLabelsView
-
-        GlobalLabelsView(self)._ipython_display_()
 
     def __repr__(self):
         head = (f"GlobalExplanation({self.images} images, {sum(g.uses for g in self.groups)} labelled clusters, "

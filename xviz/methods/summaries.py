@@ -50,13 +50,12 @@ masks, godimarcovr/interpretable_visual_summaries for the clustering), each deli
 - the stage-1 mask blur (sigma 5 pixels at 224, scaled with the input) is differentiated
   through (the original blurs the tensor's data in place, so its gradient skips the blur);
 - TV weights are given at the paper's resolution (28 x 28 for stage 1, the input side for
-  stage 2) and scaled by side / reference for other mask sizes, as in :mod:`xviz.explain.igos`;
+  stage 2) and scaled by side / reference for other mask sizes, as in :mod:`xviz.methods.igos`;
 - no noise is added (the authors' ``noise_sigma`` is 0 in both stages), so the masks are
   deterministic, and each image's mask has its own Adam state: an image gets the same mask
   alone or in a batch.
 """
 import contextlib
-import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -65,11 +64,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..hooks import spatial_layer, spatial_layers
-from ..images import baseline as make_baseline
-from ..images import blur, is_int, to_numpy, upsample_mask
-from .base import Saliency, json_text, read_npz, real, whole, write_npz
-from .base import progress as progress_bar
+from ..core.capture import spatial_layer, spatial_layers
+from ..core.images import baseline as make_baseline
+from ..core.images import blur, to_numpy, upsample_mask
+from ..core.checks import is_int
+from .heatmap import Saliency
+from ..core.files import json_text, read_npz, write_npz
+from ..core.checks import real, whole
+from ..core.progress import progress as progress_bar
 from .igos import tv
 
 FORMAT = "xviz.summary/1"
@@ -626,11 +628,6 @@ class Summary:
             lines.append(f"  ... {len(self.clusters) - 8} more")
         return "\n".join(lines)
 
-    def _ipython_display_(self):
-        """In a notebook, a summary shows itself in a SummaryView (imported here: results hold no widget)."""
-        from ..widgets.summary import SummaryView
-
-        SummaryView(self)._ipython_display_()
 
     def ranked(self, image, by="drop"):
         """The components of one image ranked by ``"drop"`` or ``"drop_per_area"`` (highest first)."""
@@ -661,7 +658,8 @@ class Summary:
         Examples
         --------
         >>> import os, tempfile
-        >>> summ = _example()
+        >>> from xviz.zoo.examples import digit_summary
+        >>> summ = digit_summary()
         >>> path = os.path.join(tempfile.mkdtemp(), "summary.npz")
         >>> summ.save(path).name
         'summary.npz'
@@ -942,7 +940,8 @@ def compare(a, b, min_overlap=0.3, side=64):
 
     Examples
     --------
-    >>> summ = _example()
+    >>> from xviz.zoo.examples import digit_summary
+    >>> summ = digit_summary()
     >>> same = compare(summ, summ)
     >>> len(same.matches) == len(summ.clusters) and same.only_a == []
     True
@@ -964,14 +963,3 @@ def compare(a, b, min_overlap=0.3, side=64):
     return Comparison(names=(a.settings.get("model", "a"), b.settings.get("model", "b")), overlap=overlap,
                       matches=matches, only_a=[i for i in range(len(fa)) if i not in matched_a],
                       only_b=[j for j in range(len(fb)) if j not in matched_b])
-
-
-@functools.lru_cache(maxsize=1)
-def _example():
-    """A small summary of digits for the doctests (seconds on a CPU; made once, only read)."""
-    import xviz
-
-    clf = xviz.zoo.digits_cnn(device="cpu")
-    digits = xviz.zoo.digits("test")
-    threes = [im for im, y in zip(digits.images, digits.labels) if y == 3][:4]
-    return fit(clf, threes, target="3", smooth_iterations=20, sharp_iterations=10, progress=False)

@@ -1,5 +1,5 @@
-"""Explanation methods: each a small file on the shared pieces of :mod:`xviz.explain.base`."""
-from .base import Saliency, explain
+"""Explanation methods: each a small file on the shared pieces of :mod:`xviz.methods.heatmap`."""
+from .heatmap import Saliency, explain
 from .cam import gradcam
 from .ig import integrated_gradients
 from . import layers, summaries, xnn

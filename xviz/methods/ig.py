@@ -3,9 +3,10 @@ import warnings
 
 import torch
 
-from ..images import baseline as make_baseline
-from ..images import baseline_setting
-from .base import explain, whole
+from ..core.images import baseline as make_baseline
+from ..core.images import baseline_setting
+from .heatmap import explain
+from ..core.checks import whole
 
 OUTPUTS = ("prob", "logit")
 

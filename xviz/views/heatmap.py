@@ -8,9 +8,9 @@ from bokeh.models import (ColumnDataSource, CustomJS, Div, HoverTool, Legend, Le
                           RadioButtonGroup, Select, Slider, Span)
 from bokeh.plotting import figure
 
-from .. import plots
-from ..images import baseline as make_baseline
-from ..images import to_numpy, to_tensor
+from . import plots
+from ..core.images import baseline as make_baseline
+from ..core.images import to_numpy, to_tensor
 from .base import View
 from .js import HELPERS
 

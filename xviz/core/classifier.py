@@ -16,70 +16,11 @@ import torch
 from torch import nn
 
 from . import images as _images
-
-_HOOK_DICTS = (
-    "_forward_hooks",
-    "_forward_hooks_with_kwargs",
-    "_forward_hooks_always_called",
-    "_forward_pre_hooks",
-    "_forward_pre_hooks_with_kwargs",
-    "_backward_hooks",
-    "_backward_pre_hooks",
-)
-
-
-@contextlib.contextmanager
-def preserved(model, device=None):
-    """Use ``model`` in eval mode without parameter gradients, then restore it.
-
-    On exit, also after an exception, every submodule's training flag, every parameter's
-    ``requires_grad``, the device of every parameter and buffer, and the hook dictionaries
-    (so hooks added inside are gone and the user's own hooks stay) are as they were.
-
-    Examples
-    --------
-    >>> net = torch.nn.Sequential(torch.nn.Linear(2, 2)).train()
-    >>> with preserved(net):
-    ...     net.training
-    False
-    >>> net.training
-    True
-    """
-    modules = list(model.modules())
-    training = [m.training for m in modules]
-    hooks = [{name: dict(getattr(m, name)) for name in _HOOK_DICTS if hasattr(m, name)} for m in modules]
-    params = list(model.parameters())
-    grad_flags = [p.requires_grad for p in params]
-    tensors = params + list(model.buffers())
-    devices = [t.device for t in tensors]
-    try:
-        model.eval()
-        for p in params:
-            p.requires_grad_(False)
-        if device is not None and any(d != torch.device(device) for d in devices):
-            model.to(device)
-        yield model
-    finally:
-        for m, flag, saved in zip(modules, training, hooks):
-            m.training = flag
-            for name, entries in saved.items():
-                live = getattr(m, name)
-                live.clear()  # the same dict object: RemovableHandles keep pointing at it
-                live.update(entries)
-        for p, flag in zip(params, grad_flags):
-            p.requires_grad_(flag)
-        for t, dev in zip(tensors, devices):
-            if t.device != dev:
-                t.data = t.data.to(dev)
-
-
-def default_device():
-    """CUDA when available, else CPU."""
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
+from .checks import is_int
+from .state import default_device, preserved
 
 def _as_names(entry):
-    single = isinstance(entry, str) or _images.is_int(entry)
+    single = isinstance(entry, str) or is_int(entry)
     names = [str(entry).strip()] if single else [str(n).strip() for n in entry]  # targets are stripped too
     if not names or not all(names):
         raise ValueError(f"a label must be a non-empty string or list of names, got {entry!r}")
@@ -127,14 +68,14 @@ class Classifier:
             raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
         sizes = [size, size] if np.ndim(size) == 0 else list(size)
-        if len(sizes) != 2 or not all(_images.is_int(v) and v >= 1 for v in sizes):
+        if len(sizes) != 2 or not all(is_int(v) and v >= 1 for v in sizes):
             raise ValueError(f"size must be an int or (height, width) of positive ints, got {size!r}")
         self.size = tuple(int(v) for v in sizes)
         self.device = torch.device(device) if device is not None else default_device()
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {device!r} was asked for but torch sees no CUDA device here; "
                              "leave device=None to use the CPU")
-        if not _images.is_int(channels) or channels not in (1, 3):
+        if not is_int(channels) or channels not in (1, 3):
             raise ValueError(f"channels must be 3 (RGB) or 1 (grey), got {channels!r}")
         self.channels = int(channels)
         self.mean = self._channel_stat(mean, "mean")
@@ -247,7 +188,7 @@ class Classifier:
             if target.strip().isdecimal() and target.strip().isascii() and not self._named(target):
                 return self.target_index(int(target))  # a folder named "3": class 3
             return self._index_of_label(target)
-        if not _images.is_int(target):
+        if not is_int(target):
             raise ValueError(f"a target is a class index or a label string, got {target!r}")
         n = self._num_classes()
         if not 0 <= int(target) < n:
@@ -393,7 +334,7 @@ class Classifier:
     def layer_gradients(self, x, targets, layer, output="logit", progress=False):
         """Scores, the activations of ``layer`` and the scores' gradients with respect to them.
 
-        ``layer`` is a module name (see :func:`xviz.hooks.spatial_layers`) or a module; a list
+        ``layer`` is a module name (see :func:`xviz.core.capture.spatial_layers`) or a module; a list
         of them gives lists of activations and gradients, all from one forward and one
         backward pass per chunk.
 
@@ -439,7 +380,7 @@ class Classifier:
         return out if isinstance(layer, (list, tuple)) else out[0]
 
     def _find_layers(self, layer):
-        from .hooks import find_layer
+        from .capture import find_layer
 
         return [find_layer(self, item) for item in (layer if isinstance(layer, (list, tuple)) else [layer])]
 
@@ -500,7 +441,7 @@ class Classifier:
         >>> clf.predict(zoo.image("chelsea"), top=1)[0][0]
         'Egyptian cat'
         """
-        if not _images.is_int(top) or top < 1:
+        if not is_int(top) or top < 1:
             raise ValueError(f"top must be a positive int, got {top!r}")
         x, batch = self.prepare(images)
         p = self.probs(x)

@@ -42,9 +42,12 @@ import math
 
 import torch
 
-from ..images import baseline as make_baseline
-from ..images import baseline_setting, is_int, upsample_mask
-from .base import explain, progress as progress_bar, real, whole
+from ..core.images import baseline as make_baseline
+from ..core.images import baseline_setting, upsample_mask
+from ..core.checks import is_int
+from .heatmap import explain
+from ..core.progress import progress as progress_bar
+from ..core.checks import real, whole
 
 PRESETS = {
     # The papers' settings: I-GOS l1 1, l2 20, 15 iterations, 20 integration steps;

@@ -146,7 +146,7 @@ class SummaryView(View):
 
     Parameters
     ----------
-    summary : xviz.explain.summaries.Summary
+    summary : xviz.methods.summaries.Summary
     max_members : int
         Crops shown per cluster (the exemplar and the most similar members).
     thumb : int
@@ -156,8 +156,8 @@ class SummaryView(View):
 
     Examples
     --------
-    >>> from xviz.explain.summaries import _example
-    >>> view = SummaryView(_example())
+    >>> from xviz.zoo.examples import digit_summary
+    >>> view = SummaryView(digit_summary())
     >>> view.chosen
     (0, 0)
     >>> view.choose(0, 1)
@@ -259,7 +259,7 @@ class SummaryView(View):
 
     @property
     def region(self):
-        """The chosen :class:`~xviz.explain.summaries.Region`, or None."""
+        """The chosen :class:`~xviz.methods.summaries.Region`, or None."""
         chosen = self.chosen
         return None if chosen is None else self.rows[chosen[0]][chosen[1]]
 

@@ -51,12 +51,12 @@ import networkx as nx
 import numpy as np
 import torch
 
-from ..images import baseline as make_baseline
-from ..images import baseline_setting
-from ..images import to_numpy, to_tensor, upsample_mask
-from .base import read_json, write_json
-from .base import progress as progress_bar
-from .base import is_int, real, whole
+from ..core.images import baseline as make_baseline
+from ..core.images import baseline_setting
+from ..core.images import to_numpy, to_tensor, upsample_mask
+from ..core.files import read_json, write_json
+from ..core.progress import progress as progress_bar
+from ..core.checks import is_int, real, whole
 
 FORMAT = "xviz.sag/1"
 KINDS = ("grid", "slic")

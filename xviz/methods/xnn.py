@@ -22,7 +22,7 @@ The paper's code was never published; the design here, in its spirit:
 - training: full-batch Adam on the classifier's device, weights initialised from ``seed``:
   the same seed gives the same numbers. A held-out share of the images (``holdout``, drawn
   with the seed) is never trained on; :meth:`XNN.report` measures on it;
-- concept heatmaps: the generalised Grad-CAM (:func:`xviz.explain.cam.channel_weights`) of
+- concept heatmaps: the generalised Grad-CAM (:func:`xviz.methods.cam.channel_weights`) of
   the concept's activation with respect to the layer's maps;
 - orthogonality: the mean |cos| between different concept columns of the held-out
   embedding (what the pull-away term acts on), and, reported too, between the decoder's
@@ -39,11 +39,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..hooks import find_layer, spatial_layer
-from ..images import load_labelled, to_numpy
-from ..classifier import Classifier
-from .base import DamagedFile, Parts, json_text, normalize_map, npz_file, read_npz, real, whole, write_npz
-from .base import progress as progress_bar
+from ..core.capture import find_layer, spatial_layer
+from ..core.images import load_labelled, to_numpy
+from ..core.classifier import Classifier
+from ..core.files import DamagedFile, Parts, json_text, npz_file, read_npz, write_npz
+from .heatmap import normalize_map
+from ..core.checks import real, whole
+from ..core.progress import progress as progress_bar
 from .cam import channel_weights, class_map
 
 FORMAT = "xviz.xnn/1"
@@ -196,10 +198,6 @@ class XNN:
         return (f"XNN({self.n_concepts} concepts of {self.clf.name} layer {self.layer!r}, classes "
                 f"{self.class_labels}, {len(self.split['train'])} training images)")
 
-    def _ipython_display_(self):
-        from ..widgets import show  # results hold no widget
-
-        show(self)._ipython_display_()
 
     # -- explaining ---------------------------------------------------------------------------
     def _standardise(self, z):

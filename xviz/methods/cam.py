@@ -6,8 +6,8 @@ and gradients; Grad-CAM, the layer-wise clusters and the concept heatmaps all us
 """
 import torch
 
-from ..hooks import spatial_layer
-from .base import explain
+from ..core.capture import spatial_layer
+from .heatmap import explain
 
 RULES = ("mean", "generalised")
 

@@ -1,13 +1,11 @@
 """Standalone HTML reports: one file, BokehJS inline, opens in a browser with no kernel or network."""
 import html
-from pathlib import Path
 
-from bokeh.embed import file_html
 from bokeh.layouts import column, row
 from bokeh.models import Div
-from bokeh.resources import INLINE
 
-from . import plots
+from .views import plots
+from .views.html import write_html
 
 METHOD_NOTES = {
     "gradcam": "Grad-CAM: the last convolutional maps weighted by the mean gradient of the class score.",
@@ -19,18 +17,6 @@ METHOD_NOTES = {
     "igos++": "iGOS++: a deletion mask and an insertion mask optimised together; red marks the "
               "regions whose removal destroys the score and whose presence restores it.",
 }
-
-
-def to_html(layout, title):
-    """Render a bokeh layout to one standalone HTML string with BokehJS inline."""
-    return file_html(layout, resources=INLINE, title=title)
-
-
-def write_html(layout, title, path):
-    """Write :func:`to_html` to ``path``; returns the path as a :class:`pathlib.Path`."""
-    path = Path(path)
-    path.write_text(to_html(layout, title), encoding="utf-8")
-    return path
 
 
 def _heatmap_panel(sal, width):
@@ -77,7 +63,7 @@ def report(clf, image, results, path, top=5):
     >>> out.read_text().startswith("<!DOCTYPE html>")
     True
     """
-    from .explain.base import Saliency
+    from .methods.heatmap import Saliency
 
     results = [results] if isinstance(results, Saliency) else list(results)
     x, batch = clf.prepare(image)

@@ -1,0 +1,59 @@
+"""Checks of arguments at the door: a clear error that names the argument, not a failure deep
+inside a loop after minutes."""
+import math
+import numbers
+
+import numpy as np
+
+
+def is_int(value):
+    """An int (Python or numpy), not a bool."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def is_number(value):
+    """A real number (Python or numpy), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
+
+
+def whole(value, name, minimum, none=None):
+    """``value`` as a Python int of at least ``minimum`` (None: any int), or a clear ValueError.
+
+    Numpy integers pass (and come back as ``int``, so settings stay JSON-safe); bools,
+    floats and strings do not: ``2.0`` beams would fail deep in a loop, after minutes.
+    ``none``: the meaning of None where None is allowed (it then passes), e.g. "no limit".
+
+    Examples
+    --------
+    >>> whole(np.int64(3), "q", 1), whole(None, "max_nodes", 1, none="no limit")
+    (3, None)
+    >>> whole(2.0, "beam_width", 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: beam_width must be an int, got 2.0
+    """
+    if value is None and none:
+        return None
+    if not is_int(value):
+        raise ValueError(f"{name} must be an int{', or None for ' + none if none else ''}, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}{', or None for ' + none if none else ''}, got {value!r}")
+    return int(value)
+
+
+def real(value, name, minimum=None, above=None):
+    """``value`` as a finite Python float of at least ``minimum`` / more than ``above``, or a
+    ValueError naming it (bools, strings and NaN are refused).
+
+    Examples
+    --------
+    >>> real(np.float32(0.5), "p", above=0)
+    0.5
+    """
+    if not is_number(value) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be at least {minimum}, got {value!r}")
+    if above is not None and value <= above:
+        raise ValueError(f"{name} must be more than {above}, got {value!r}")
+    return float(value)

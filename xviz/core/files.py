@@ -1,0 +1,145 @@
+"""Result files: .npz arrays with JSON metadata, or JSON; written plainly, read strictly, never
+unpickled. A file that is no whole result of the kind asked for gets a ValueError that names it."""
+import json
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+
+def npz_file(path, reading=False):
+    """The file an .npz result lives in: numpy's savez adds ".npz" to a name without it, so
+    ``save("m")`` writes ``m.npz`` and ``load("m")`` reads that (or ``m`` itself, when only
+    ``m`` exists: a file someone named so)."""
+    path = Path(path)
+    if path.suffix == ".npz":
+        return path
+    named = path.with_name(path.name + ".npz")
+    return path if reading and not named.is_file() and path.is_file() else named
+
+
+def _plain(value):
+    if isinstance(value, np.generic):  # a numpy number given as a setting
+        return value.item()
+    raise TypeError(f"a {type(value).__name__} cannot be saved as JSON")
+
+
+def json_text(data):
+    """``json.dumps`` that writes numpy numbers as plain ones (settings may hold them)."""
+    return json.dumps(data, default=_plain)
+
+
+def _folder_exists(path):
+    if not path.parent.is_dir():  # said plainly: numpy and open() name only the file
+        why = "is a file, not a folder" if path.parent.exists() else "does not exist"
+        raise FileNotFoundError(f"cannot write '{path}': the folder '{path.parent}' {why}")
+    return path
+
+
+def write_npz(path, **arrays):
+    """Write arrays to a compressed .npz (no pickle); return the path written."""
+    path = _folder_exists(npz_file(path))
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def write_json(path, data):
+    """Write ``data`` as JSON (numpy numbers as plain ones); return the path written."""
+    path = _folder_exists(Path(path))
+    path.write_text(json_text(data))
+    return path
+
+
+def read_meta(data, path, fmt, what):
+    """The JSON metadata of an open .npz result, checked to be of format ``fmt``; a clear
+    error for any other file (``what`` names the kind expected, e.g. "saliency")."""
+    if "meta" not in data.files:
+        raise ValueError(f"'{path}' is not an xviz {what} file (it has no xviz metadata)")
+    try:
+        meta = json.loads(str(data["meta"]))
+    except (json.JSONDecodeError, *DAMAGE) as error:
+        raise DamagedFile(f"'{path}' is a damaged xviz {what} file (its metadata: {error})") from error
+    return _checked(meta, path, fmt, what)
+
+
+def _checked(meta, path, fmt, what):
+    if not isinstance(meta, dict) or meta.get("format") != fmt:
+        found = meta.get("format") if isinstance(meta, dict) else None
+        raise ValueError(f"'{path}' is not an xviz {what} file (format {found!r}, expected {fmt!r})")
+    return meta
+
+
+class DamagedFile(ValueError):
+    """A result file that is cut off or damaged (or from another xviz version)."""
+
+
+class Parts(dict):
+    """A result file's arrays or metadata: a part it lacks is a DamagedFile naming the file,
+    not a bare KeyError from deep inside a loader."""
+
+    def __init__(self, items, path, what):
+        super().__init__(items)
+        self.path, self.what = path, what
+
+    def __missing__(self, key):
+        raise DamagedFile(f"'{self.path}' is an incomplete xviz {self.what} file, or one from another xviz "
+                          f"version: it has no {key!r}")
+
+
+def _not_npz(file, what):
+    """The error for a file that numpy cannot open as an .npz, saying what it looks like."""
+    with open(file, "rb") as f:
+        head = f.read(64)
+    if not head or head.startswith(b"PK"):
+        return DamagedFile(f"'{file}' is a damaged or incomplete xviz {what} file "
+                           f"({'it is empty' if not head else 'a cut-off or damaged zip archive'})")
+    if head.startswith(b"\x93NUMPY"):
+        kind = "it is a single .npy array"
+    elif head.lstrip()[:1] in (b"{", b"["):
+        kind = "it is JSON text: xviz.SAG.from_json and GlobalExplanation.from_json read JSON results"
+    else:
+        kind = "it is not an .npz archive"
+    return ValueError(f"'{file}' is not an xviz {what} file ({kind})")
+
+
+# What numpy, zipfile and zlib raise on a file damaged inside: a bad CRC, cut-off data.
+DAMAGE = (EOFError, OSError, zlib.error, zipfile.BadZipFile, ValueError)
+
+
+def read_npz(path, fmt, what):
+    """The arrays and the metadata of an .npz result written by :func:`write_npz` (``path``
+    with or without ".npz"), its format checked; never unpickles. Anything but a whole result
+    of that kind gives a ValueError that names the file and says what it is instead (a
+    :class:`DamagedFile` where it is cut off or damaged, or lacks a part)."""
+    file = npz_file(path, reading=True)
+    try:
+        data = np.load(file, allow_pickle=False)
+    except (ValueError, EOFError, zipfile.BadZipFile, OSError) as error:
+        if isinstance(error, FileNotFoundError) or not file.is_file():
+            raise
+        raise _not_npz(file, what) from None
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise _not_npz(file, what)
+    with data:
+        meta = read_meta(data, file, fmt, what)
+        try:  # everything now, so that only reading the file is said to be its damage
+            arrays = {k: data[k] for k in data.files if k != "meta"}
+        except DAMAGE as error:
+            raise DamagedFile(f"'{file}' is a damaged xviz {what} file ({type(error).__name__}: {error})") from error
+    return Parts(arrays, file, what), Parts(meta, file, what)
+
+
+def read_json(path, fmt, what):
+    """The JSON result at ``path``, checked to be of format ``fmt``; a ValueError naming the
+    file for anything else (an .npz, cut-off JSON, another kind of result)."""
+    path = Path(path)
+    raw = path.read_bytes()
+    if raw.startswith(b"PK"):
+        raise ValueError(f"'{path}' is not an xviz {what} file (it is a zip archive; if it is an .npz result, "
+                         f"it has a load() of its own, e.g. xviz.Saliency.load)")
+    try:
+        data = json.loads(raw.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise DamagedFile(f"'{path}' is a damaged or cut-off xviz {what} file ({error})") from error
+    return Parts(_checked(data, path, fmt, what), path, what)
