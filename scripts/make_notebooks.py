@@ -35,7 +35,7 @@ Grad-CAM weights the last convolutional feature maps by how much the class score
 them. `target=None` explains the top-1 class; give a label or an index to ask about another
 class."""),
     ("code", """sal = xviz.gradcam(clf, img)
-print(sal.label, round(sal.score, 2), sal.mask.shape, sal.lowres.shape)"""),
+print(sal.label, round(sal.score, 2), sal.mask.shape, sal.raw.shape)"""),
     ("code", """from PIL import Image
 from xviz.views.plots import blend
 
@@ -138,7 +138,7 @@ Every heatmap is a `Saliency`: arrays and the settings that made it. Save it as 
 (never pickle) and load it back."""),
     ("code", """best = results[-1]
 best.save("coffee_igos_pp.npz")
-again = xviz.Saliency.load("coffee_igos_pp.npz")
+again = xviz.load("coffee_igos_pp.npz")
 print(again.method, again.label, again.settings["preset"], again.settings["iterations"])"""),
     ("md", """## Your own model
 
@@ -218,8 +218,8 @@ print(compact.graph.number_of_nodes(), "nodes,", depth + 1, "levels; every node 
       max(d for _, d in compact.graph.out_degree()), "children")"""),
     ("code", """# NBVAL_IGNORE_OUTPUT
 xviz.SAGExplorer(compact, clf=clf)"""),
-    ("code", """g.to_json("chelsea_sag.json")
-again = xviz.SAG.from_json("chelsea_sag.json")
+    ("code", """g.save("chelsea_sag.json")
+again = xviz.load("chelsea_sag.json")
 print(again.diverse == g.diverse)
 print(explorer.to_html("chelsea_sag.html").name)   # the graph, roots and scored subsets work without Python"""),
     ("md", """## Your own model
@@ -400,7 +400,7 @@ print(board.to_html("concepts.html").name)"""),
 A fitted XNN is plain arrays and JSON (no pickle): share the file, load it for the same
 classifier."""),
     ("code", """xnn.save("digits_xnn.npz")
-again = xviz.xnn.load("digits_xnn.npz", clf)
+again = xviz.load("digits_xnn.npz", clf)
 img = xviz.zoo.image("digit-3")
 print((again.explain(img).activations == xnn.explain(img).activations).all())"""),
     ("md", """## The same on ImageNet, from a folder of your images

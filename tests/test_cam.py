@@ -89,39 +89,37 @@ def test_gradcam_bad_target(square_clf, rng):
 def test_saliency_save_load_round_trip(square_clf, rng, tmp_path):
     sal = xviz.gradcam(square_clf, rng.random((32, 32, 3)))
     sal.save(tmp_path / "s.npz")
-    back = Saliency.load(tmp_path / "s.npz")
-    assert np.array_equal(back.mask, sal.mask) and np.array_equal(back.lowres, sal.lowres)
+    back = xviz.load(tmp_path / "s.npz")
+    assert np.array_equal(back.mask, sal.mask) and np.array_equal(back.raw, sal.raw)
     assert np.array_equal(back.image, sal.image)
     assert (back.method, back.target, back.label, back.settings) == (sal.method, sal.target, sal.label, sal.settings)
     with np.load(tmp_path / "s.npz", allow_pickle=False) as data:  # no pickled objects inside
-        assert set(data.files) == {"mask", "lowres", "image", "meta"}
+        assert set(data.files) == {"mask", "raw", "image", "meta"}
 
 
 def test_a_name_without_npz_saves_and_loads_as_numpy_writes_it(square_clf, rng, tmp_path):
     sal = xviz.gradcam(square_clf, rng.random((32, 32, 3)))
     assert sal.save(tmp_path / "s") == tmp_path / "s.npz" and (tmp_path / "s.npz").is_file()
-    assert np.array_equal(Saliency.load(tmp_path / "s").mask, sal.mask)
+    assert np.array_equal(xviz.load(tmp_path / "s").mask, sal.mask)
     (tmp_path / "s.npz").rename(tmp_path / "s.data")  # a file that exists is read as it is named
-    assert np.array_equal(Saliency.load(tmp_path / "s.data").mask, sal.mask)
+    assert np.array_equal(xviz.load(tmp_path / "s.data").mask, sal.mask)
 
 
 def test_loading_something_else_fails(tmp_path):
-    np.savez(tmp_path / "other.npz", mask=np.zeros(2), lowres=np.zeros(2), image=np.zeros(2),
+    np.savez(tmp_path / "other.npz", mask=np.zeros(2), raw=np.zeros(2), image=np.zeros(2),
              meta=np.array('{"format": "nope"}'))
-    with pytest.raises(ValueError, match="not an xviz saliency file"):
-        Saliency.load(tmp_path / "other.npz")
+    with pytest.raises(ValueError, match="not an xviz result file .format .nope."):
+        xviz.load(tmp_path / "other.npz")
 
 
-@pytest.mark.parametrize("load", [Saliency.load, lambda path: xviz.xnn.load(path, xviz.zoo.digits_cnn()),
-                                  xviz.summaries.load, xviz.layers.LayerExplanation.load])
+@pytest.mark.parametrize("load", [xviz.load, lambda path: xviz.load(path, xviz.zoo.digits_cnn())])
 def test_an_npz_without_xviz_metadata_says_so(tmp_path, load):
     np.savez(tmp_path / "foreign.npz", weights=np.zeros(3))
     with pytest.raises(ValueError, match="foreign.npz' is not an xviz .* file .it has no xviz metadata"):
         load(tmp_path / "foreign.npz")
 
 
-LOADERS = [Saliency.load, lambda path: xviz.xnn.load(path, xviz.zoo.digits_cnn()), xviz.summaries.load,
-           xviz.layers.LayerExplanation.load]
+LOADERS = [xviz.load, lambda path: xviz.load(path, xviz.zoo.digits_cnn())]
 
 
 @pytest.fixture
@@ -136,7 +134,8 @@ def saved(square_clf, rng, tmp_path):
     (lambda b, p: p.write_bytes(b""), "damaged or incomplete xviz .* file .it is empty"),
     (lambda b, p: np.save(p.with_suffix(".npy"), np.zeros(3)) or p.with_suffix(".npy").rename(p),
      "not an xviz .* file .it is a single .npy array"),
-    (lambda b, p: p.write_text('{"format": "xviz.sag/1"}'), "not an xviz .* file .it is JSON text: xviz.SAG.from_json"),
+    (lambda b, p: p.write_text('{"format": "xviz.sag/1"}'), "incomplete xviz SAG file, or one from another xviz version"),
+    (lambda b, p: p.write_text('{"format": "mine"}'), "not an xviz result file .format 'mine', expected one of"),
     (lambda b, p: p.write_text("hello"), "not an xviz .* file .it is not an .npz archive"),
 ])
 def test_files_that_are_no_result_get_one_clear_error(saved, tmp_path, load, make, message):
@@ -154,23 +153,22 @@ def test_damage_inside_an_array_or_a_missing_array_is_named(saved, tmp_path):
     flipped[at:at + 16] = bytes(16)
     (tmp_path / "flipped.npz").write_bytes(bytes(flipped))
     with pytest.raises(xviz.core.files.DamagedFile, match="flipped.npz' is a damaged xviz saliency file"):
-        Saliency.load(tmp_path / "flipped.npz")
+        xviz.load(tmp_path / "flipped.npz")
     with np.load(tmp_path / "s.npz") as data:
-        parts = {k: data[k] for k in data.files if k != "lowres"}
+        parts = {k: data[k] for k in data.files if k != "raw"}
     np.savez(tmp_path / "partial.npz", **parts)  # a file from another version, without one array
-    with pytest.raises(ValueError, match="partial.npz' is an incomplete xviz saliency file, or one from another xviz version: it has no 'lowres'"):
-        Saliency.load(tmp_path / "partial.npz")
-    parts["lowres"], parts["mask"] = np.zeros((7, 7)), np.zeros(3)
+    with pytest.raises(ValueError, match="partial.npz' is an incomplete xviz saliency file, or one from another xviz version: it has no .raw."):
+        xviz.load(tmp_path / "partial.npz")
+    parts["raw"], parts["mask"] = np.zeros((7, 7)), np.zeros(3)
     np.savez(tmp_path / "shapes.npz", **parts)
-    with pytest.raises(ValueError, match=r"mask \(3,\), lowres \(7, 7\), image \(32, 32, 3\) do not fit"):
-        Saliency.load(tmp_path / "shapes.npz")
+    with pytest.raises(ValueError, match=r"mask \(3,\), raw \(7, 7\), image \(32, 32, 3\) do not fit"):
+        xviz.load(tmp_path / "shapes.npz")
 
 
-@pytest.mark.parametrize("read", [xviz.SAG.from_json, xviz.layers.GlobalExplanation.from_json])
-def test_json_loaders_name_the_file_for_anything_else(saved, tmp_path, read):
-    (tmp_path / "s.json").write_bytes(saved)
-    with pytest.raises(ValueError, match="s.json' is not an xviz .* file .it is a zip archive; if it is an .npz result.*Saliency.load"):
-        read(tmp_path / "s.json")
+def test_json_results_name_the_file_for_anything_else(saved, tmp_path):
+    read = xviz.load
+    (tmp_path / "s.json").write_bytes(saved)  # a saliency named .json: read for what it is
+    assert read(tmp_path / "s.json").method == "gradcam"
     for name, text in [("cut.json", '{"format": "xviz.sag/1", "image'), ("list.json", "[]"), ("str.json", '"x"')]:
         (tmp_path / name).write_text(text)
         with pytest.raises(ValueError, match=f"{name}' is (not an xviz|a damaged)"):

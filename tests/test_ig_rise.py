@@ -33,14 +33,14 @@ def recording(sizes, fn):
 def relative_gap(sal):
     h = sal.history
     change = h["f_x"][0] - h["f_baseline"][0]
-    return abs(float(sal.lowres.sum()) - change) / abs(change)
+    return abs(float(sal.raw.sum()) - change) / abs(change)
 
 
 # -- Integrated Gradients -----------------------------------------------------------------
 
 def test_ig_heat_stays_in_the_square(square_clf, square_box, rng):
     sal = xviz.integrated_gradients(square_clf, rng.random((32, 32, 3)), target="on")
-    assert sal.method == "integrated_gradients" and sal.lowres.shape == (32, 32)
+    assert sal.method == "integrated_gradients" and sal.raw.shape == (32, 32)
     # The input is multiplied by the square's 0/1 window, so the gradient outside it is
     # zero; allow the one-pixel rim as for Grad-CAM.
     assert sal.mask[box_mask(square_box, margin=1)].sum() / sal.mask.sum() > 0.95
@@ -60,7 +60,7 @@ def test_ig_completeness_on_the_square(square_clf, square_box, rng, baseline, ou
     assert sal.history["f_x"][0] == pytest.approx(float(expected[0]), abs=1e-6)
     assert sal.history["f_baseline"][0] == pytest.approx(float(expected[1]), abs=1e-6)
     change = sal.history["f_x"][0] - sal.history["f_baseline"][0]
-    assert sal.history["completeness_gap"][0] == pytest.approx(float(sal.lowres.sum()) - change, abs=1e-5)
+    assert sal.history["completeness_gap"][0] == pytest.approx(float(sal.raw.sum()) - change, abs=1e-5)
 
 
 @pytest.mark.parametrize("baseline", ["black", "blur"])
@@ -117,7 +117,7 @@ def test_ig_auto_steps_take_more_points_only_where_needed_and_reuse_them(monkeyp
     monkeypatch.undo()
     for sal, img in zip(auto, images):  # the points reused are the midpoint rule's at the final count
         fixed = xviz.integrated_gradients(clf, img, target="on", steps=sal.history["steps"][0])
-        np.testing.assert_allclose(sal.lowres, fixed.lowres, rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(sal.raw, fixed.raw, rtol=1e-4, atol=1e-7)
     assert auto[0].settings["steps"] == "auto"
 
 
@@ -128,7 +128,7 @@ def test_ig_batch_equals_singles(digits_clf):
     for sal, img, t in zip(batch, images, targets):
         single = xviz.integrated_gradients(digits_clf, img, target=t, steps=16)
         assert sal.target == single.target
-        np.testing.assert_allclose(sal.lowres, single.lowres, atol=1e-6)
+        np.testing.assert_allclose(sal.raw, single.raw, atol=1e-6)
         assert sal.history["completeness_gap"][0] == pytest.approx(single.history["completeness_gap"][0], abs=1e-6)
 
 
@@ -138,7 +138,7 @@ def test_ig_settings_and_history_survive_saving(square_clf, rng, tmp_path):
         sal = xviz.integrated_gradients(square_clf, img, baseline=baseline, steps=4, output="logit")
         assert sal.settings == {"model": "SquareNet", "baseline": shown, "steps": 4, "output": "logit"}
         sal.save(tmp_path / "ig.npz")
-        back = xviz.Saliency.load(tmp_path / "ig.npz")
+        back = xviz.load(tmp_path / "ig.npz")
         assert back.history == sal.history and back.settings == sal.settings
 
 
@@ -159,8 +159,8 @@ def test_rise_finds_the_square(square_clf, square_box, rng):
 def test_rise_is_deterministic_given_the_seed(digits_clf):
     img = xviz.zoo.image("digit-4")
     first, again, other = (xviz.rise(digits_clf, img, n_masks=100, seed=s, progress=False) for s in (0, 0, 1))
-    assert np.array_equal(first.lowres, again.lowres)
-    assert not np.allclose(first.lowres, other.lowres)
+    assert np.array_equal(first.raw, again.raw)
+    assert not np.allclose(first.raw, other.raw)
     assert first.settings["seed"] == 0 and other.settings["seed"] == 1
 
 
@@ -171,7 +171,7 @@ def test_rise_batch_equals_singles_and_scores_in_bounded_blocks(digits_clf, monk
     monkeypatch.setattr(digits_clf, "scores", recording(sizes, digits_clf.scores))
     batch = xviz.rise(digits_clf, images, n_masks=300, progress=False)
     for sal, single in zip(batch, singles):
-        np.testing.assert_allclose(sal.lowres, single.lowres, atol=1e-5)
+        np.testing.assert_allclose(sal.raw, single.raw, atol=1e-5)
     # Every image sees every mask once, in blocks of at most BLOCK masked images.
     masked = sizes  # the full images are scored through clf.logits, so these are all masked blocks
     assert sum(masked) == 3 * 300 and max(masked) <= BLOCK
@@ -190,7 +190,7 @@ def test_targets_by_label_and_index(method, square_clf, rng):
     img = rng.random((32, 32, 3))
     by_label, by_index = METHODS[method](square_clf, img, target="off"), METHODS[method](square_clf, img, target=0)
     assert (by_label.target, by_label.label) == (by_index.target, by_index.label) == (0, "off")
-    np.testing.assert_array_equal(by_label.lowres, by_index.lowres)
+    np.testing.assert_array_equal(by_label.raw, by_index.raw)
     batch = METHODS[method](square_clf, [img, img], target=["on", 0])
     assert [s.target for s in batch] == [1, 0]
 

@@ -28,7 +28,7 @@ def test_the_mask_finds_the_only_square_the_model_sees(method, spot_clf, spot_bo
     img = rng.random((32, 32, 3))
     sal = method(spot_clf, img, target="on", **FAST)
     inside = square_cells(spot_box)  # 4 of the 64 cells
-    most_deleted = set(np.argsort(sal.lowres.ravel(), kind="stable")[:len(inside)])  # lowest M first
+    most_deleted = set(np.argsort(sal.raw.ravel(), kind="stable")[:len(inside)])  # lowest M first
     # Deleting anything outside the square cannot change the score: the four cells the
     # optimiser removed most must be the square's.
     assert most_deleted == inside
@@ -68,18 +68,18 @@ def test_seeded_and_batch_equals_singles(method, spot_clf, rng):
     batch = method(spot_clf, imgs, target="on", seed=3, **FAST)
     singles = [method(spot_clf, im, target="on", seed=3, **FAST) for im in imgs]
     for b, s in zip(batch, singles):
-        assert np.allclose(b.lowres, s.lowres, atol=1e-5)
+        assert np.allclose(b.raw, s.raw, atol=1e-5)
     again = method(spot_clf, imgs[0], target="on", seed=3, **FAST)
-    assert np.array_equal(again.lowres, singles[0].lowres)
+    assert np.array_equal(again.raw, singles[0].raw)
     other = method(spot_clf, imgs[0], target="on", seed=4, **FAST)
-    assert not np.array_equal(other.lowres, singles[0].lowres)
+    assert not np.array_equal(other.raw, singles[0].raw)
 
 
 def test_settings_are_recorded(square_clf, rng):
     sal = igos(square_clf, rng.random((32, 32, 3)), preset="fast", l1=2.0, progress=False)
     assert sal.settings["preset"] == "fast" and sal.settings["l1"] == 2.0 and sal.settings["seed"] == 0
     assert sal.settings["line_search_batch"] == (4 if torch.cuda.is_available() else 1)
-    assert sal.lowres.shape == (4, 4)  # "auto": 28 at 224, scaled to the 32 x 32 input
+    assert sal.raw.shape == (4, 4)  # "auto": 28 at 224, scaled to the 32 x 32 input
 
 
 def test_auto_preset_follows_the_device(square_clf, rng):
@@ -91,7 +91,7 @@ def test_line_search_batch_does_not_change_the_result(spot_clf, rng):
     img = rng.random((32, 32, 3))
     one = igos_pp(spot_clf, img, target="on", line_search_batch=1, **FAST)
     four = igos_pp(spot_clf, img, target="on", line_search_batch=4, **FAST)
-    assert np.allclose(one.lowres, four.lowres, atol=1e-5)
+    assert np.allclose(one.raw, four.raw, atol=1e-5)
     assert one.history["alpha"] == four.history["alpha"]
 
 
@@ -121,7 +121,7 @@ def test_bad_settings(kwargs, message, square_clf, rng):
 def test_numpy_settings_and_a_tensor_baseline_are_saved(square_clf, rng, tmp_path):
     sal = igos(square_clf, rng.random((32, 32, 3)), progress=False, iterations=1, steps=2, seed=np.int64(1),
                l1=np.float32(1), baseline=torch.zeros(3, 32, 32))
-    back = type(sal).load(sal.save(tmp_path / "a.npz"))
+    back = xviz.load(sal.save(tmp_path / "a.npz"))
     assert back.settings["seed"] == 1 and back.settings["l1"] == 1.0 and back.settings["baseline"] == "tensor"
 
 

@@ -170,7 +170,7 @@ def test_pointing_game_hit_miss_and_tolerance():
     assert metrics.pointing_game(peak_at(28, 12), box, tolerance=5)  # 28 <= 23 + 5
     assert not metrics.pointing_game(peak_at(29, 12), box, tolerance=5)
     assert not metrics.pointing_game(peak_at(12, 2), box, tolerance=5)  # 2 < 8 - 5
-    sal = Saliency(method="m", mask=peak_at(20, 12), lowres=np.zeros((2, 2)), image=np.zeros((32, 32, 3)),
+    sal = Saliency(method="m", mask=peak_at(20, 12), raw=np.zeros((2, 2)), image=np.zeros((32, 32, 3)),
                    target=0, label="x", score=1.0)
     assert metrics.pointing_game(sal, box) is True
 

@@ -348,12 +348,12 @@ def test_restarts_survive_json_and_files_from_before_restarts_still_load(tmp_pat
     from xviz.views.sag import SAGExplorer
 
     g = sag(windows_clf([0, 3, 3, 15], PAIRS), WHITE, target="yes", **FAST)
-    g.to_json(tmp_path / "g.json")
-    assert SAG.from_json(tmp_path / "g.json").history["restarts"] == g.history["restarts"]
+    g.save(tmp_path / "g.json")
+    assert xviz.load(tmp_path / "g.json").history["restarts"] == g.history["restarts"]
     data = json.loads((tmp_path / "g.json").read_text())
     del data["history"]["restarts"]  # as written before restarts existed
     (tmp_path / "old.json").write_text(json.dumps(data))
-    old = SAG.from_json(tmp_path / "old.json")
+    old = xviz.load(tmp_path / "old.json")
     assert "restarts" not in old.history and "root buttons" in SAGExplorer(old).to_html()
 
 
@@ -368,8 +368,8 @@ def test_no_restart_search_when_the_rest_of_the_image_is_not_enough():
 
 def test_json_round_trip(tmp_path):
     g = sag(windows_clf([0, 3, 12], SUM), WHITE, target="yes", **FAST)
-    g.to_json(tmp_path / "g.json")
-    h = SAG.from_json(tmp_path / "g.json")
+    g.save(tmp_path / "g.json")
+    h = xviz.load(tmp_path / "g.json")
     assert h.roots == g.roots and h.diverse == g.diverse and h.cache == g.cache
     assert list(h.graph.nodes(data=True)) == list(g.graph.nodes(data=True))
     assert list(h.graph.edges(data=True)) == list(g.graph.edges(data=True))
@@ -380,8 +380,8 @@ def test_json_round_trip(tmp_path):
     assert h.relative((0, 3)) == pytest.approx(0.70 / 0.99, abs=0.02)
     assert repr(h).startswith("SAG(target=1 ('yes'") and "1 roots" in repr(h) and "7 nodes" in repr(h)
     (tmp_path / "other.json").write_text('{"format": "something else"}')
-    with pytest.raises(ValueError, match="not an xviz SAG file"):
-        SAG.from_json(tmp_path / "other.json")
+    with pytest.raises(ValueError, match="not an xviz result file .format .something else., expected one of"):
+        xviz.load(tmp_path / "other.json")
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -429,8 +429,8 @@ def test_numpy_settings_are_stored_as_plain_json_values(tmp_path):
     assert type(g.settings["grid"]) is int and type(g.settings["threshold"]) is float and type(g.threshold) is float
     assert g.settings["seed"] == -1 and type(g.settings["seed"]) is int
     assert g.settings["baseline"] == 0.0 and set(g.roots) == {(0,), (15,)}
-    g.to_json(tmp_path / "g.json")  # numpy values are not JSON serialisable: they must not get there
-    assert SAG.from_json(tmp_path / "g.json").settings == g.settings
+    g.save(tmp_path / "g.json")  # numpy values are not JSON serialisable: they must not get there
+    assert xviz.load(tmp_path / "g.json").settings == g.settings
 
 
 def test_a_baseline_that_alone_keeps_the_class_is_refused():

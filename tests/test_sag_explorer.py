@@ -157,8 +157,8 @@ def test_a_tensor_baseline_is_kept_and_shown(digits_clf, tmp_path):
     ex = SAGExplorer(g, clf=digits_clf)  # the explorer shows hidden regions as they were scored
     ex.select([])
     assert np.allclose(ex.base_image, 0.5) and ex.probability == pytest.approx(g.cache[()])
-    g.to_json(tmp_path / "g.json")
-    assert np.array_equal(xviz.SAG.from_json(tmp_path / "g.json").baseline_image(), g.baseline_image())
+    g.save(tmp_path / "g.json")
+    assert np.array_equal(xviz.load(tmp_path / "g.json").baseline_image(), g.baseline_image())
 
 
 def test_the_page_is_drawn_from_the_state_when_it_opens(digit_sag):
@@ -198,8 +198,8 @@ def test_a_classifier_other_than_the_sags_is_refused(digit_sag, tmp_path):
     """A loaded SAG shown with another model scored its clicks with that model, against the
     first one's full-image probability."""
     _, g = digit_sag
-    g.to_json(tmp_path / "g.json")
-    loaded = xviz.SAG.from_json(tmp_path / "g.json")
+    g.save(tmp_path / "g.json")
+    loaded = xviz.load(tmp_path / "g.json")
     other = xviz.Classifier(torch.nn.Sequential(torch.nn.Conv2d(3, 2, 1), torch.nn.AdaptiveAvgPool2d(1),
                                                 torch.nn.Flatten()), size=32, name="other", device="cpu")
     with pytest.raises(ValueError, match="made with 'digits CNN', not 'other': pass that model as clf, or clf=None"):

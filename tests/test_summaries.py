@@ -154,7 +154,7 @@ def test_an_image_gets_the_same_mask_alone_or_in_a_batch(scenes):
 def test_save_and_load_round_trip(summary, tmp_path):
     path = tmp_path / "summary.npz"
     summary.save(path)
-    back = summaries.load(path)
+    back = xviz.load(path)
     for name in ("images", "masks", "smooth", "labels", "scores", "masked_scores"):
         np.testing.assert_array_equal(getattr(back, name), getattr(summary, name))
     assert (back.target, back.label, back.settings, back.passes) == (summary.target, summary.label,
@@ -171,10 +171,11 @@ def test_save_and_load_round_trip(summary, tmp_path):
     assert repr(back) == repr(summary) and "clusters kept" in repr(back)
 
 
-def test_load_refuses_other_files(tmp_path, digits_clf):
+def test_the_deprecated_loader_refuses_other_kinds(tmp_path, digits_clf):
     path = tmp_path / "sal.npz"
     xviz.gradcam(digits_clf, xviz.zoo.image("digit-3")).save(path)
-    with pytest.raises(ValueError, match="not an xviz summary file"):
+    with pytest.warns(DeprecationWarning, match="xviz.summaries.load"), \
+            pytest.raises(ValueError, match="is an xviz saliency file, not an xviz summary file"):
         summaries.load(path)
 
 

@@ -87,22 +87,22 @@ def test_same_seed_same_numbers_other_seed_other_numbers(digits_xnn):
 def test_save_and_load_give_identical_outputs(digits_xnn, tmp_path):
     clf, model = digits_xnn
     model.save(tmp_path / "xnn.npz")
-    again = X.load(tmp_path / "xnn.npz", clf)
+    again = xviz.load(tmp_path / "xnn.npz", clf)
     imgs = [xviz.zoo.image("digit-3"), xviz.zoo.image("digit-5")]
     a, b = model.explain(imgs), again.explain(imgs)
     for key in ("activations", "contributions", "logits", "heatmaps"):
         assert np.array_equal(getattr(a, key), getattr(b, key))
     assert again.report().rows == model.report().rows
     assert np.array_equal(again.top, model.top) and np.array_equal(again.examples.heatmaps, model.examples.heatmaps)
-    with pytest.raises(ValueError, match="fitted on 'digits CNN'"):
-        X.load(tmp_path / "xnn.npz", xviz.Classifier(torch.nn.Sequential(), name="other"))
+    with pytest.raises(ValueError, match="made with .digits CNN., not .other."):
+        xviz.load(tmp_path / "xnn.npz", xviz.Classifier(torch.nn.Sequential(), name="other"))
     retrained = xviz.zoo.digits_cnn(device="cpu")
     with torch.no_grad():
         next(retrained.model.parameters()).add_(0.1)
-    with pytest.raises(ValueError, match="fitted on other weights of 'digits CNN'"):
-        X.load(tmp_path / "xnn.npz", retrained)
+    with pytest.raises(ValueError, match="made with other weights of 'digits CNN'"):
+        xviz.load(tmp_path / "xnn.npz", retrained)
     assert model.save(tmp_path / "plain") == tmp_path / "plain.npz"  # numpy's suffix, said and found
-    assert np.array_equal(X.load(tmp_path / "plain", clf).top, model.top)
+    assert np.array_equal(xviz.load(tmp_path / "plain", clf).top, model.top)
 
 
 def test_the_users_model_is_unchanged(digits_xnn):
@@ -157,7 +157,7 @@ def test_a_damaged_cache_is_made_again_and_another_file_is_refused(digits_xnn, t
     saliency = xviz.gradcam(clf, xviz.zoo.image("digit-3")).save(tmp_path / "sal.npz")
     with pytest.raises(ValueError, match="sal.npz' is not an xviz XNN feature cache file"):
         X.fit(clf, data, classes=[3, 8], epochs=5, cache=saliency, progress=False)  # not written over
-    assert xviz.Saliency.load(saliency).method == "gradcam"
+    assert xviz.load(saliency).method == "gradcam"
     np.savez(cache, key=np.array("old"), z=np.zeros((2, 3)), logits=np.zeros((2, 2)))  # before caches had a tag
     X.fit(clf, data, classes=[3, 8], epochs=5, cache=cache, progress=False)
     with np.load(cache) as written:
@@ -168,7 +168,7 @@ def test_load_checks_the_classifier_and_its_layer_width(digits_xnn, tmp_path):
     clf, model = digits_xnn
     path = model.save(tmp_path / "xnn.npz")
     with pytest.raises(ValueError, match="clf must be an xviz.Classifier .* got str"):
-        X.load(path, "digits")
+        xviz.load(path, "digits")
 
     def net(channels):  # one name ("Sequential") for two widths
         return torch.nn.Sequential(torch.nn.Conv2d(3, channels, 3, padding=1), torch.nn.ReLU(),
@@ -179,16 +179,16 @@ def test_load_checks_the_classifier_and_its_layer_width(digits_xnn, tmp_path):
     images = list(np.random.default_rng(0).random((40, 8, 8, 3)))
     labels = narrow.logits(narrow.prepare(images)[0]).argmax(1).numpy()
     fitted = X.fit(narrow, (images, labels), n_concepts=2, epochs=5, progress=False).save(tmp_path / "narrow")
-    with pytest.raises(ValueError, match="fitted on other weights of 'Sequential'"):
-        X.load(fitted, wide)  # it failed only at explain(), on a tensor size
+    with pytest.raises(ValueError, match="made with other weights of 'Sequential'"):
+        xviz.load(fitted, wide)  # it failed only at explain(), on a tensor size
     with np.load(fitted) as data:  # a file from before the fingerprint was kept: the width is checked
         parts = dict(data)
     meta = json.loads(str(parts["meta"]))
     del meta["fingerprint"]
     np.savez(tmp_path / "older.npz", **{**parts, "meta": np.array(json.dumps(meta))})
     with pytest.raises(ValueError, match="fitted on 8 channels of layer .*; this model's has 12"):
-        X.load(tmp_path / "older.npz", wide)
-    assert X.load(fitted, narrow).explain(images[0]).activations.shape[-1] == 2
+        xviz.load(tmp_path / "older.npz", wide)
+    assert xviz.load(fitted, narrow).explain(images[0]).activations.shape[-1] == 2
 
     def broken(module, inputs, output):
         return output.no_such_attribute  # a bug in the user's hook, not in the file
@@ -196,7 +196,7 @@ def test_load_checks_the_classifier_and_its_layer_width(digits_xnn, tmp_path):
     hook = narrow.model[0].register_forward_hook(broken)
     try:  # the older file: loading it runs the model, to check the layer's width
         with pytest.raises(AttributeError, match="no_such_attribute"):
-            X.load(tmp_path / "older.npz", narrow)
+            xviz.load(tmp_path / "older.npz", narrow)
     finally:
         hook.remove()
 

@@ -9,7 +9,9 @@ import contextlib
 import difflib
 import hashlib
 import json
+import time
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -102,7 +104,7 @@ class Classifier:
                              f"RGB one): give mean= and std= as one number each")
         return t.view(1, 3, 1, 1).to(self.device)
 
-    def other_than(self, name, fingerprint=None):
+    def mismatch(self, name, fingerprint=None):
         """How this classifier differs from the one a saved result was made with, "" if it does
         not: another name, or, where the result kept one, another :meth:`fingerprint`."""
         if name is not None and name != self.name:
@@ -413,6 +415,26 @@ class Classifier:
         return tuple(torch.cat(column) for column in zip(*parts))
 
     @contextlib.contextmanager
+    def metered(self):
+        """Count what the block costs: the images it passes through the model and its wall time.
+
+        Examples
+        --------
+        >>> from xviz import zoo
+        >>> clf = zoo.digits_cnn()
+        >>> with clf.metered() as spent:
+        ...     _ = clf.predict([zoo.image("digit-3"), zoo.image("digit-7")])
+        >>> spent.passes, spent.seconds > 0
+        (2, True)
+        """
+        spent = Spent()
+        start, count = time.perf_counter(), self.images_scored
+        try:
+            yield spent
+        finally:
+            spent.passes, spent.seconds = self.images_scored - count, time.perf_counter() - start
+
+    @contextlib.contextmanager
     def session(self):
         """Hold the model in eval mode on the device across many calls (restored on exit)."""
         with preserved(self.model, self.device):
@@ -450,6 +472,14 @@ class Classifier:
         rows = [[(self.label(i), float(v)) for v, i in zip(vs.tolist(), ix.tolist())]
                 for vs, ix in zip(values, indices)]
         return rows if batch else rows[0]
+
+
+@dataclass
+class Spent:
+    """What a :meth:`Classifier.metered` block cost: images through the model, wall seconds."""
+
+    passes: int = 0
+    seconds: float = 0.0
 
 
 LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)  # sums to 1: a grey image stays its grey

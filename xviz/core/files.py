@@ -52,8 +52,9 @@ def write_json(path, data):
 
 
 def read_meta(data, path, fmt, what):
-    """The JSON metadata of an open .npz result, checked to be of format ``fmt``; a clear
-    error for any other file (``what`` names the kind expected, e.g. "saliency")."""
+    """The JSON metadata of an open .npz result, checked to be of format ``fmt`` (a tag, or a
+    collection of accepted tags); a clear error for any other file (``what`` names the kind
+    expected, e.g. "saliency")."""
     if "meta" not in data.files:
         raise ValueError(f"'{path}' is not an xviz {what} file (it has no xviz metadata)")
     try:
@@ -64,17 +65,22 @@ def read_meta(data, path, fmt, what):
 
 
 def _checked(meta, path, fmt, what):
-    if not isinstance(meta, dict) or meta.get("format") != fmt:
-        found = meta.get("format") if isinstance(meta, dict) else None
-        raise ValueError(f"'{path}' is not an xviz {what} file (format {found!r}, expected {fmt!r})")
-    return meta
+    accepted = {fmt} if isinstance(fmt, str) else set(fmt)
+    found = meta.get("format") if isinstance(meta, dict) else None
+    if found in accepted:
+        return meta
+    if isinstance(found, str) and found.startswith("xviz.") and found.split("/")[0] in {a.split("/")[0] for a in accepted}:
+        raise ValueError(f"'{path}' is an xviz {what} file of format {found!r}, which this xviz reads not "
+                         f"(it reads {', '.join(sorted(accepted))}): made by another version of xviz")
+    expected = f"{fmt!r}" if isinstance(fmt, str) else "one of " + ", ".join(sorted(accepted))
+    raise ValueError(f"'{path}' is not an xviz {what} file (format {found!r}, expected {expected})")
 
 
 class DamagedFile(ValueError):
     """A result file that is cut off or damaged (or from another xviz version)."""
 
 
-class Parts(dict):
+class FileParts(dict):
     """A result file's arrays or metadata: a part it lacks is a DamagedFile naming the file,
     not a bare KeyError from deep inside a loader."""
 
@@ -97,7 +103,7 @@ def _not_npz(file, what):
     if head.startswith(b"\x93NUMPY"):
         kind = "it is a single .npy array"
     elif head.lstrip()[:1] in (b"{", b"["):
-        kind = "it is JSON text: xviz.SAG.from_json and GlobalExplanation.from_json read JSON results"
+        kind = "it is JSON text: xviz.load reads the JSON results"
     else:
         kind = "it is not an .npz archive"
     return ValueError(f"'{file}' is not an xviz {what} file ({kind})")
@@ -123,11 +129,12 @@ def read_npz(path, fmt, what):
         raise _not_npz(file, what)
     with data:
         meta = read_meta(data, file, fmt, what)
+        what = fmt[meta["format"]] if isinstance(fmt, dict) else what  # now the kind is known
         try:  # everything now, so that only reading the file is said to be its damage
             arrays = {k: data[k] for k in data.files if k != "meta"}
         except DAMAGE as error:
             raise DamagedFile(f"'{file}' is a damaged xviz {what} file ({type(error).__name__}: {error})") from error
-    return Parts(arrays, file, what), Parts(meta, file, what)
+    return FileParts(arrays, file, what), FileParts(meta, file, what)
 
 
 def read_json(path, fmt, what):
@@ -136,10 +143,38 @@ def read_json(path, fmt, what):
     path = Path(path)
     raw = path.read_bytes()
     if raw.startswith(b"PK"):
-        raise ValueError(f"'{path}' is not an xviz {what} file (it is a zip archive; if it is an .npz result, "
-                         f"it has a load() of its own, e.g. xviz.Saliency.load)")
+        raise ValueError(f"'{path}' is not an xviz {what} file (it is a zip archive: xviz.load reads .npz results)")
     try:
         data = json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise DamagedFile(f"'{path}' is a damaged or cut-off xviz {what} file ({error})") from error
-    return Parts(_checked(data, path, fmt, what), path, what)
+    data = _checked(data, path, fmt, what)
+    return FileParts(data, path, fmt[data["format"]] if isinstance(fmt, dict) else what)
+
+
+def existing_file(path):
+    """The file a result was saved to: ``path`` itself, or ``path`` + ".npz" when only that exists
+    (``save("m")`` writes ``m.npz``); a clear error for a folder or a missing file."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"'{path}' is a folder; give the file of a saved result")
+    if path.is_file():
+        return path
+    named = npz_file(path)
+    if named.is_file():
+        return named
+    tried = f" (nor '{named}')" if named != path else ""
+    raise FileNotFoundError(f"no file '{path}'{tried}")
+
+
+def read_result(path, kinds):
+    """(metadata, arrays) of any result file whose format tag is one of ``kinds`` (a dict: tag ->
+    the kind's name, for messages): an .npz (arrays and metadata) or a JSON file (metadata
+    alone, no arrays)."""
+    file = existing_file(path)
+    with open(file, "rb") as f:
+        head = f.read(4)
+    if head.startswith(b"PK") or not head.lstrip()[:1] in (b"{", b"["):
+        return read_npz(file, kinds, "result")[::-1]
+    meta = read_json(file, kinds, "result")
+    return meta, FileParts({}, file, meta.what)

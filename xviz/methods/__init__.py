@@ -1,5 +1,5 @@
 """Explanation methods: each a small file on the shared pieces of :mod:`xviz.methods.heatmap`."""
-from .heatmap import Saliency, explain
+from .heatmap import Saliency, run_heatmap
 from .cam import gradcam
 from .ig import integrated_gradients
 from . import layers, summaries, xnn
@@ -12,5 +12,5 @@ METHODS = {"gradcam": gradcam, "ig": integrated_gradients, "rise": rise, "igos":
 # The most faithful heatmap method available; the default of `xviz explain` and `xviz demo`.
 BEST_METHOD = "igos++"
 
-__all__ = ["BEST_METHOD", "METHODS", "SAG", "Saliency", "explain", "gradcam", "igos", "igos_pp", "integrated_gradients",
+__all__ = ["BEST_METHOD", "METHODS", "SAG", "Saliency", "run_heatmap", "gradcam", "igos", "igos_pp", "integrated_gradients",
            "layers", "rise", "sag", "summaries", "xnn"]

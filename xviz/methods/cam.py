@@ -7,7 +7,7 @@ and gradients; Grad-CAM, the layer-wise clusters and the concept heatmaps all us
 import torch
 
 from ..core.capture import spatial_layer
-from .heatmap import explain
+from .heatmap import run_heatmap
 
 RULES = ("mean", "generalised")
 
@@ -65,7 +65,7 @@ def gradcam(clf, images, target=None, layer="auto", rule="mean"):
     >>> import xviz
     >>> clf = xviz.zoo.digits_cnn()
     >>> sal = xviz.gradcam(clf, xviz.zoo.image("digit-7"))
-    >>> sal.label, sal.mask.shape, sal.lowres.shape
+    >>> sal.label, sal.mask.shape, sal.raw.shape
     ('7', (32, 32), (8, 8))
     """
     name, _ = spatial_layer(clf, layer, "to weight")
@@ -76,4 +76,4 @@ def gradcam(clf, images, target=None, layer="auto", rule="mean"):
         return class_map(acts, channel_weights(acts, grads, rule))
 
     settings = {"layer": name} if rule == "mean" else {"layer": name, "rule": rule}
-    return explain(clf, images, target, compute, "gradcam", settings)
+    return run_heatmap(clf, images, target, compute, "gradcam", settings)

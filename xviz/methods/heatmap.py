@@ -1,25 +1,25 @@
 """What every heatmap method shares: one calling convention and one result type.
 
 A method is a function ``compute(clf, x, targets) -> N x h x w tensor`` (its raw map, at
-whatever resolution it works in) plus its settings; :func:`explain` does the rest: loading
+whatever resolution it works in) plus its settings; :func:`run_heatmap` does the rest: loading
 and batching the images, resolving ``target=``, scoring the full images, and turning raw
 maps into :class:`Saliency` results.
 """
-import time
+from __future__ import annotations
+
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..core.files import DamagedFile, json_text, read_npz, write_npz
+from ..core.files import DamagedFile
 from ..core.images import to_numpy
-
-FORMAT = "xviz.saliency/1"
+from ..core.result import Result, deprecated, load_as
 
 
 @dataclass
-class Saliency:
+class Saliency(Result):
     """A heatmap explanation of one image.
 
     Attributes
@@ -28,8 +28,10 @@ class Saliency:
         Which method made it (``"gradcam"``, ...).
     mask : numpy.ndarray
         H x W in [0, 1] at the classifier's input size; 1 marks what matters most.
-    lowres : numpy.ndarray
-        The method's raw map at its own resolution (e.g. 7 x 7 for Grad-CAM), unscaled.
+    raw : numpy.ndarray
+        The method's own map before it became the mask: at the method's resolution (7 x 7
+        for Grad-CAM's layer, the mask's cells for I-GOS, the full input for RISE and IG), in
+        its own units (IG's is signed); see each method's docstring.
     image : numpy.ndarray
         The explained image as the classifier saw it: H x W x 3 in [0, 1].
     target, label, score :
@@ -45,9 +47,12 @@ class Saliency:
         Wall time to make it (for the whole batch it came in).
     """
 
+    FORMAT = "xviz.saliency/1"
+    WHAT = "saliency"
+
     method: str
     mask: np.ndarray
-    lowres: np.ndarray
+    raw: np.ndarray
     image: np.ndarray
     target: int
     label: str
@@ -60,48 +65,48 @@ class Saliency:
     def __repr__(self):
         h, w = self.mask.shape
         return (f"Saliency(method={self.method!r}, target={self.target} ({self.label!r}, p={self.score:.3f}), "
-                f"mask {h}x{w}, lowres {'x'.join(map(str, self.lowres.shape))})")
+                f"mask {h}x{w}, raw {'x'.join(map(str, self.raw.shape))})")
 
+    @property
+    def lowres(self):
+        """Deprecated name of :attr:`raw` (it is full size for RISE and IG)."""
+        deprecated("Saliency.lowres", "Saliency.raw")
+        return self.raw
 
-    def save(self, path):
-        """Write to ``path`` as .npz: arrays, plus the rest as JSON (no pickle).
+    def _parts(self):
+        meta = {"method": self.method, "target": self.target, "label": self.label, "score": self.score,
+                "settings": self.settings, "history": self.history, "passes": self.passes, "seconds": self.seconds}
+        return meta, {"mask": self.mask, "raw": self.raw, "image": self.image}
 
-        Returns the path written (".npz" is added to a name without it).
-
-        Examples
-        --------
-        >>> import tempfile, os, xviz
-        >>> clf = xviz.zoo.digits_cnn()
-        >>> sal = xviz.gradcam(clf, xviz.zoo.image("digit-3"))
-        >>> path = os.path.join(tempfile.mkdtemp(), "sal.npz")
-        >>> sal.save(path).name
-        'sal.npz'
-        >>> bool((Saliency.load(path).mask == sal.mask).all())
-        True
-        """
-        meta = {"format": FORMAT, "method": self.method, "target": self.target, "label": self.label,
-                "score": self.score, "settings": self.settings, "history": self.history,
-                "passes": self.passes, "seconds": self.seconds}
-        return write_npz(path, mask=self.mask, lowres=self.lowres, image=self.image, meta=np.array(json_text(meta)))
+    @classmethod
+    def _from_parts(cls, meta, arrays, clf=None):
+        return cls(method=meta["method"], target=meta["target"], label=meta["label"], score=meta["score"],
+                   settings=meta["settings"], history=meta["history"], passes=meta.get("passes", 0),
+                   seconds=meta.get("seconds", 0.0), **_checked_arrays(arrays))
 
     @classmethod
     def load(cls, path):
-        """Read a result written by :meth:`save`."""
-        data, meta = read_npz(path, FORMAT, "saliency")
-        return cls(method=meta["method"], target=meta["target"], label=meta["label"], score=meta["score"],
-                   settings=meta["settings"], history=meta["history"], passes=meta.get("passes", 0),
-                   seconds=meta.get("seconds", 0.0), **_shaped(data))
+        """Deprecated: :func:`xviz.load` reads every result."""
+        deprecated("Saliency.load(path)", "xviz.load(path)")
+        return load_as(cls, path)
 
 
-def _shaped(data):
-    """A saliency file's arrays (its :class:`Parts`), checked to fit together (a mask of shape
-    (3,) made a result that failed only when shown)."""
-    arrays = {k: data[k] for k in ("mask", "lowres", "image")}
-    mask, lowres, image = arrays["mask"], arrays["lowres"], arrays["image"]
-    if mask.ndim != 2 or lowres.ndim != 2 or image.shape != mask.shape + (3,):
-        raise DamagedFile(f"'{data.path}' is a damaged xviz saliency file: mask {mask.shape}, lowres {lowres.shape}, "
+def _checked_arrays(data):
+    """A saliency file's arrays (its :class:`~xviz.core.files.FileParts`), checked: shapes that
+    fit together (a mask of shape (3,) made a result that failed only when shown), finite
+    values, the mask and the image in [0, 1] (a 0-255 image or a NaN mask was read silently)."""
+    raw = data["lowres"] if "lowres" in data and "raw" not in data else data["raw"]  # "lowres" before 0.2
+    mask, image = data["mask"], data["image"]
+    if mask.ndim != 2 or raw.ndim != 2 or image.shape != mask.shape + (3,):
+        raise DamagedFile(f"'{data.path}' is a damaged xviz saliency file: mask {mask.shape}, raw {raw.shape}, "
                           f"image {image.shape} do not fit (expected H x W, h x w and H x W x 3)")
-    return arrays
+    for name, array, unit in (("mask", mask, True), ("image", image, True), ("raw", raw, False)):
+        if not np.issubdtype(array.dtype, np.floating) or not np.isfinite(array).all():
+            raise DamagedFile(f"'{data.path}' is a damaged xviz saliency file: its {name} is not all finite floats")
+        if unit and (array.min() < 0 or array.max() > 1):
+            raise DamagedFile(f"'{data.path}' is a damaged xviz saliency file: its {name} has values outside "
+                              f"[0, 1] ({array.min():.3g}..{array.max():.3g})")
+    return {"mask": mask, "raw": raw, "image": image}
 
 
 def scale_rows(m):
@@ -119,30 +124,29 @@ def normalize_map(raw, size):
     return scale_rows(up.flatten(1)).view_as(up)
 
 
-def explain(clf, images, target, compute, method, settings):
+def run_heatmap(clf, images, target, compute, method, settings):
     """Run ``compute`` on images in any accepted form and wrap its maps as results.
 
     ``compute(clf, x, targets)`` returns the raw maps (N x h x w), or a pair
     ``(raw, heat)`` when the raw map is signed or otherwise not a heat: ``heat`` (N x h' x w',
-    high = important) is what becomes the [0, 1] mask, ``raw`` is kept as ``lowres``; it may
+    high = important) is what becomes the [0, 1] mask, ``raw`` is kept as :attr:`Saliency.raw`; it may
     also return ``(raw, heat, history)`` with one dict of per-iteration traces per image.
 
     Returns one :class:`Saliency` for a single image, a list for a batch.
     """
     x, batch = clf.prepare(images)
-    start, passes = time.perf_counter(), clf.images_scored
-    with clf.session():
-        logits = clf.logits(x)
-        targets = clf.targets_for(x, target, logits)
-        scores = logits.softmax(1).gather(1, torch.as_tensor(targets, device=logits.device).view(-1, 1))[:, 0].tolist()
-        out = compute(clf, x, targets)
-    raw, heat, histories = (out, out, None) if isinstance(out, torch.Tensor) else (tuple(out) + (None,))[:3]
-    masks = normalize_map(heat, clf.size).cpu().numpy()
+    with clf.metered() as spent:
+        with clf.session():
+            logits = clf.logits(x)
+            targets = clf.targets_for(x, target, logits)
+            scores = logits.softmax(1).gather(1, torch.as_tensor(targets, device=logits.device).view(-1, 1))[:, 0].tolist()
+            out = compute(clf, x, targets)
+        raw, heat, histories = (out, out, None) if isinstance(out, torch.Tensor) else (tuple(out) + (None,))[:3]
+        masks = normalize_map(heat, clf.size).cpu().numpy()
     pictures = to_numpy(x)
     settings = {"model": clf.name, **settings}
     histories = histories or [{} for _ in targets]
-    spent = {"passes": clf.images_scored - passes, "seconds": time.perf_counter() - start}
-    results = [Saliency(method=method, mask=m, lowres=r, image=p, target=t, label=clf.label(t), score=s,
-                        settings=settings, history=h, **spent)
+    results = [Saliency(method=method, mask=m, raw=r, image=p, target=t, label=clf.label(t), score=s,
+                        settings=settings, history=h, passes=spent.passes, seconds=spent.seconds)
                for m, r, p, t, s, h in zip(masks, raw.detach().cpu().numpy(), pictures, targets, scores, histories)]
     return results if batch else results[0]

@@ -5,7 +5,7 @@ import torch
 
 from ..core.images import baseline as make_baseline
 from ..core.images import baseline_setting
-from .heatmap import explain
+from .heatmap import run_heatmap
 from ..core.checks import whole
 
 OUTPUTS = ("prob", "logit")
@@ -42,7 +42,7 @@ def integrated_gradients(clf, images, target=None, baseline="black", steps="auto
     Returns
     -------
     Saliency or list of Saliency
-        ``lowres`` is the signed attribution summed over channels (H x W), ``mask`` its
+        ``raw`` is the signed attribution summed over channels (H x W), ``mask`` its
         positive part scaled to [0, 1]. ``history`` holds ``completeness_gap`` (sum of the
         attributions minus (f(image) - f(baseline))), ``f_x``, ``f_baseline`` and the
         ``steps`` taken.
@@ -52,7 +52,7 @@ def integrated_gradients(clf, images, target=None, baseline="black", steps="auto
     >>> import xviz
     >>> clf = xviz.zoo.digits_cnn()
     >>> sal = xviz.integrated_gradients(clf, xviz.zoo.image("digit-3"))
-    >>> sal.label, sal.mask.shape, sal.lowres.shape
+    >>> sal.label, sal.mask.shape, sal.raw.shape
     ('3', (32, 32), (32, 32))
     >>> h = sal.history  # completeness: the attributions sum to about f(x) - f(baseline)
     >>> abs(h["completeness_gap"][0]) <= 0.05 * abs(h["f_x"][0] - h["f_baseline"][0])
@@ -80,7 +80,7 @@ def integrated_gradients(clf, images, target=None, baseline="black", steps="auto
         return raw, raw.clamp_min(0), histories
 
     settings = {"baseline": baseline_setting(baseline), "steps": steps, "output": output}
-    return explain(clf, images, target, compute, "integrated_gradients", settings)
+    return run_heatmap(clf, images, target, compute, "integrated_gradients", settings)
 
 
 def _steps(steps):

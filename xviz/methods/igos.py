@@ -45,7 +45,7 @@ import torch
 from ..core.images import baseline as make_baseline
 from ..core.images import baseline_setting, upsample_mask
 from ..core.checks import is_int
-from .heatmap import explain
+from .heatmap import run_heatmap
 from ..core.progress import progress as progress_bar
 from ..core.checks import real, whole
 
@@ -291,7 +291,7 @@ def _run(method, clf, images, target, preset, seed, progress, overrides):
         (raw, heat), history = _Optimiser(clf, x, targets, cfg, method == "igos++", seed).run(progress)
         return raw, heat, history
 
-    return explain(clf, images, target, compute, method,
+    return run_heatmap(clf, images, target, compute, method,
                    {**cfg, "baseline": baseline_setting(cfg["baseline"]), "seed": seed})
 
 
@@ -324,7 +324,7 @@ def igos(clf, images, target=None, *, preset="auto", seed=0, progress=True, **se
     Returns
     -------
     Saliency or list of Saliency
-        ``lowres`` is the optimised mask M (1 = keep; low = important), ``mask`` its
+        ``raw`` is the optimised mask M (1 = keep; low = important), ``mask`` its
         importance ``1 - M`` upsampled and scaled to [0, 1]; ``history`` holds the loss,
         deletion score, step size and l1 per iteration.
 
@@ -333,7 +333,7 @@ def igos(clf, images, target=None, *, preset="auto", seed=0, progress=True, **se
     >>> import xviz
     >>> clf = xviz.zoo.digits_cnn()
     >>> sal = xviz.igos(clf, xviz.zoo.image("digit-3"), iterations=3, progress=False)
-    >>> sal.lowres.shape, len(sal.history["loss"])
+    >>> sal.raw.shape, len(sal.history["loss"])
     ((4, 4), 3)
     """
     return _run("igos", clf, images, target, preset, seed, progress, settings)
@@ -344,7 +344,7 @@ def igos_pp(clf, images, target=None, *, preset="auto", seed=0, progress=True, *
 
     Same parameters as :func:`igos`; presets ``"paper"`` (20 iterations, 20 steps, l1 10,
     l2 20) and ``"fast"`` (10 iterations of 6 steps), plus ``sigma`` (the bilateral TV's
-    edge sensitivity on the normalised image). ``lowres`` is the product mask Md * Mi and
+    edge sensitivity on the normalised image). ``raw`` is the product mask Md * Mi and
     ``history`` also holds the insertion score per iteration.
 
     Examples

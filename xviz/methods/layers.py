@@ -52,15 +52,13 @@ from ..core.state import default_device
 from ..core.capture import spatial_layer, spatial_layers
 from ..core.checks import is_int
 from ..core.images import to_numpy
-from ..core.files import json_text, read_json, read_npz, write_json
+from ..core.result import Result, deprecated, load_as
 from .heatmap import normalize_map, scale_rows
 from ..core.checks import real, whole
 from ..core.files import write_npz
 from ..core.progress import progress as progress_bar
 from .cam import channel_weights
 
-FORMAT = "xviz.layers/1"
-GLOBAL_FORMAT = "xviz.layers.global/1"
 EMBEDDINGS = ("tsne", "pca")
 TEXT_MODELS = ("auto", "sbert", "words")
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
@@ -356,7 +354,7 @@ def _check_label(text):
 
 # -- the result ----------------------------------------------------------------------------------
 @dataclass(eq=False, repr=False)
-class LayerExplanation(Mapping):
+class LayerExplanation(Result, Mapping):
     """Clusters of feature maps of several layers for one image: ``lay[layer].clusters``.
 
     A mapping from layer name (or index, shallowest first) to :class:`LayerClusters`.
@@ -375,6 +373,9 @@ class LayerExplanation(Mapping):
     passes, seconds :
         Images through the model and wall time, for the whole batch the result came in.
     """
+
+    FORMAT = "xviz.layers/1"
+    WHAT = "layer-clusters"
 
     image: np.ndarray
     target: int
@@ -482,22 +483,7 @@ class LayerExplanation(Mapping):
         return sorted(out, key=lambda c: -c.weight)
 
     # -- files -------------------------------------------------------------------------
-    def save(self, path):
-        """Write to ``path`` as .npz: arrays, plus the rest (labels included) as JSON; no pickle.
-
-        Returns the path written (".npz" is added to a name without it).
-
-        Examples
-        --------
-        >>> import os, tempfile, xviz
-        >>> lay = explain(xviz.zoo.digits_cnn(), xviz.zoo.image("digit-3"), progress=False)
-        >>> lay.label(0, 0, "stroke")
-        >>> path = os.path.join(tempfile.mkdtemp(), "layers.npz")
-        >>> lay.save(path).name
-        'layers.npz'
-        >>> LayerExplanation.load(path).labels() == lay.labels()
-        True
-        """
+    def _parts(self):
         arrays = {"image": self.image}
         layers = []
         for li, lc in enumerate(self.layers.values()):
@@ -510,14 +496,12 @@ class LayerExplanation(Mapping):
                            "total": lc.total, "silhouette": [[k, s] for k, s in lc.silhouette.items()], "k": lc.k,
                            "threshold": lc.threshold,
                            "clusters": [{"weight": c.weight, "label": c.label} for c in lc.clusters]})
-        meta = {"format": FORMAT, "target": self.target, "class_label": self.class_label, "score": self.score,
+        meta = {"target": self.target, "class_label": self.class_label, "score": self.score,
                 "settings": self.settings, "passes": self.passes, "seconds": self.seconds, "layers": layers}
-        return write_npz(path, meta=np.array(json_text(meta)), **arrays)
+        return meta, arrays
 
     @classmethod
-    def load(cls, path):
-        """Read a result written by :meth:`save`."""
-        data, meta = read_npz(path, FORMAT, "layer-clusters")
+    def _from_parts(cls, meta, data, clf=None):
         layers = {}
         for li, m in enumerate(meta["layers"]):
             clusters = [Cluster(members=data[f"l{li}_c{ci}_members"], shares=data[f"l{li}_c{ci}_shares"],
@@ -532,6 +516,12 @@ class LayerExplanation(Mapping):
         return cls(image=data["image"], target=meta["target"], class_label=meta["class_label"],
                    score=meta["score"], layers=layers, settings=meta["settings"], passes=meta["passes"],
                    seconds=meta["seconds"])
+
+    @classmethod
+    def load(cls, path):
+        """Deprecated: :func:`xviz.load` reads every result."""
+        deprecated("LayerExplanation.load(path)", "xviz.load(path)")
+        return load_as(cls, path)
 
 
 # -- the method ----------------------------------------------------------------------------------
@@ -770,7 +760,7 @@ class LabelGroup:
 
 
 @dataclass(repr=False)
-class GlobalExplanation:
+class GlobalExplanation(Result):
     """People's labels grouped across images and classes, with their scores.
 
     Attributes
@@ -789,6 +779,10 @@ class GlobalExplanation:
     images : int
         How many explanations were aggregated.
     """
+
+    FORMAT = "xviz.layers.global/1"
+    WHAT = "global-labels"
+    JSON = True
 
     groups: list
     entries: list
@@ -841,18 +835,25 @@ class GlobalExplanation:
                 f"{len(self.groups)} label groups, text_model={self.text_model!r})")
         return head + "\n" + self.table("class", top=3)
 
+    def _parts(self):
+        return {"groups": [vars(g) for g in self.groups], "entries": self.entries, "text_model": self.text_model,
+                "threshold": self.threshold, "images": self.images}, {}
+
+    @classmethod
+    def _from_parts(cls, data, arrays, clf=None):
+        return cls(groups=[LabelGroup(**g) for g in data["groups"]], entries=data["entries"],
+                   text_model=data["text_model"], threshold=data["threshold"], images=data["images"])
+
     def to_json(self, path):
-        """Write to ``path`` as JSON (format-tagged); returns the path."""
-        data = {"format": GLOBAL_FORMAT, "groups": [vars(g) for g in self.groups], "entries": self.entries,
-                "text_model": self.text_model, "threshold": self.threshold, "images": self.images}
-        return write_json(path, data)
+        """Deprecated: :meth:`save` writes it as JSON."""
+        deprecated("GlobalExplanation.to_json(path)", "GlobalExplanation.save(path)")
+        return self.save(path)
 
     @classmethod
     def from_json(cls, path):
-        """Read a global explanation written by :meth:`to_json`."""
-        data = read_json(path, GLOBAL_FORMAT, "global-labels")
-        return cls(groups=[LabelGroup(**g) for g in data["groups"]], entries=data["entries"],
-                   text_model=data["text_model"], threshold=data["threshold"], images=data["images"])
+        """Deprecated: :func:`xviz.load` reads every result."""
+        deprecated("GlobalExplanation.from_json(path)", "xviz.load(path)")
+        return load_as(cls, path)
 
 
 def _representatives(distinct, groups, uses, spelling):

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from ..core.images import baseline as make_baseline
 from ..core.images import baseline_setting
 from ..core.checks import is_int
-from .heatmap import explain
+from .heatmap import run_heatmap
 from ..core.checks import real, whole
 from ..core.progress import progress as progress_bar
 
@@ -49,7 +49,7 @@ def rise(clf, images, target=None, n_masks=4000, cells=7, p=0.5, baseline="black
     Returns
     -------
     Saliency or list of Saliency
-        ``lowres`` is the saliency at the classifier's input size, ``mask`` it scaled to [0, 1].
+        ``raw`` is the saliency at the classifier's input size, ``mask`` it scaled to [0, 1].
 
     Examples
     --------
@@ -77,7 +77,7 @@ def rise(clf, images, target=None, n_masks=4000, cells=7, p=0.5, baseline="black
         return saliency / (n_masks * p)
 
     settings = {"n_masks": n_masks, "cells": cells, "p": p, "baseline": baseline_setting(baseline), "seed": seed}
-    return explain(clf, images, target, compute, "rise", settings)
+    return run_heatmap(clf, images, target, compute, "rise", settings)
 
 
 def _checked(n_masks, cells, p, size):

@@ -54,11 +54,10 @@ import torch
 from ..core.images import baseline as make_baseline
 from ..core.images import baseline_setting
 from ..core.images import to_numpy, to_tensor, upsample_mask
-from ..core.files import read_json, write_json
+from ..core.result import Result, deprecated, load_as
 from ..core.progress import progress as progress_bar
 from ..core.checks import is_int, real, whole
 
-FORMAT = "xviz.sag/1"
 KINDS = ("grid", "slic")
 MIN_P_FULL = 1e-4
 BLOCK = 256  # subsets composed per model call: bounds the memory of one batch of shown images
@@ -178,7 +177,7 @@ def _order(clf, x, target, kind, segments, grid, iterations, seed):
     # same seed then gives the same SAG on a CPU and a GPU ("auto" would pick by device).
     sal = igos(clf, x[0], target=target, preset="fast", size=grid, iterations=iterations, baseline="blur",
                progress=False, seed=seed)
-    heat = 1 - torch.as_tensor(sal.lowres, dtype=torch.float32)
+    heat = 1 - torch.as_tensor(sal.raw, dtype=torch.float32)
     if kind == "grid":
         importance = heat.flatten().numpy()
     else:  # the mean importance of the I-GOS mask, upsampled as it was applied, over each superpixel
@@ -410,8 +409,8 @@ def _graph_from_json(data):
 
 
 @dataclass
-class SAG:
-    """A structured attention graph of one image.
+class SAG(Result):
+    """A structured attention graph of one image (saved as JSON by :meth:`save`).
 
     Attributes
     ----------
@@ -458,6 +457,10 @@ class SAG:
         top-1 pass), ``order`` (the I-GOS run), ``beam``, ``minimality`` (pruning roots),
         ``restarts`` (the checks) and ``graph``.
     """
+
+    FORMAT = "xviz.sag/1"
+    WHAT = "SAG"
+    JSON = True
 
     image: np.ndarray
     segments: np.ndarray
@@ -523,21 +526,8 @@ class SAG:
             raise KeyError(f"subset {key} was never scored; SAG.cache holds the {len(self.cache)} scored subsets")
         return self.cache[key] / self.p_full
 
-    def to_json(self, path):
-        """Write to ``path`` as plain JSON (arrays as base64 of little-endian bytes; no pickle);
-        returns the path.
-
-        Examples
-        --------
-        >>> import os, tempfile, xviz
-        >>> g = xviz.sag(xviz.zoo.digits_cnn(), xviz.zoo.image("digit-3"), grid=4, progress=False)
-        >>> path = os.path.join(tempfile.mkdtemp(), "sag.json")
-        >>> g.to_json(path).name
-        'sag.json'
-        >>> SAG.from_json(path).roots == g.roots
-        True
-        """
-        data = {"format": FORMAT, "image": _encode(self.image, np.float32),
+    def _parts(self):
+        data = {"image": _encode(self.image, np.float32),
                 "segments": _encode(self.segments, np.int32), "target": self.target, "label": self.label,
                 "p_full": self.p_full, "threshold": self.threshold, "roots": [list(r) for r in self.roots],
                 "diverse": [list(r) for r in self.diverse], "graph": nx.node_link_data(self.graph, edges="edges"),
@@ -546,12 +536,10 @@ class SAG:
                 "top5": [[list(k), v] for k, v in self.top5.items()]}
         if self.baseline is not None:
             data["baseline"] = _encode(self.baseline, np.float32)
-        return write_json(path, data)
+        return data, {}
 
     @classmethod
-    def from_json(cls, path):
-        """Read a SAG written by :meth:`to_json`."""
-        data = read_json(path, FORMAT, "SAG")
+    def _from_parts(cls, data, arrays, clf=None):
         return cls(image=_decode(data["image"], np.float32), segments=_decode(data["segments"], np.int32),
                    target=data["target"], label=data["label"], p_full=data["p_full"], threshold=data["threshold"],
                    roots=[tuple(r) for r in data["roots"]], diverse=[tuple(r) for r in data["diverse"]],
@@ -559,6 +547,17 @@ class SAG:
                    seconds=data["seconds"], cache={tuple(k): v for k, v in data["cache"]}, history=data["history"],
                    top5={tuple(k): v for k, v in data.get("top5", [])},  # older files: nodes only
                    baseline=_decode(data["baseline"], np.float32) if "baseline" in data else None)
+
+    def to_json(self, path):
+        """Deprecated: :meth:`save` writes a SAG as JSON."""
+        deprecated("SAG.to_json(path)", "SAG.save(path)")
+        return self.save(path)
+
+    @classmethod
+    def from_json(cls, path):
+        """Deprecated: :func:`xviz.load` reads every result."""
+        deprecated("SAG.from_json(path)", "xviz.load(path)")
+        return load_as(cls, path)
 
 
 # -- the method ------------------------------------------------------------------------------

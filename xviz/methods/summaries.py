@@ -69,12 +69,11 @@ from ..core.images import baseline as make_baseline
 from ..core.images import blur, to_numpy, upsample_mask
 from ..core.checks import is_int
 from .heatmap import Saliency
-from ..core.files import json_text, read_npz, write_npz
+from ..core.result import Result, deprecated, load_as
 from ..core.checks import real, whole
 from ..core.progress import progress as progress_bar
 from .igos import tv
 
-FORMAT = "xviz.summary/1"
 PRESETS = {
     # The paper's two stages (the authors' main.py): 300 + 150 Adam iterations.
     "paper": {"smooth_iterations": 300, "sharp_iterations": 150, "sharp_scale": 1.0},
@@ -566,7 +565,7 @@ def _cluster_line(k, c):
 
 
 @dataclass(eq=False)
-class Summary:
+class Summary(Result):
     """Visual summaries of one class over a set of images, with each image's mask and regions.
 
     Attributes
@@ -602,6 +601,9 @@ class Summary:
     passes, seconds :
         Images through the model, and wall time, for the whole summary.
     """
+
+    FORMAT = "xviz.summary/1"
+    WHAT = "summary"
 
     images: np.ndarray
     masks: np.ndarray
@@ -642,31 +644,14 @@ class Summary:
         i = int(image)
         if not 0 <= i < len(self.images):
             raise ValueError(f"image {image} does not exist; this summary has images 0..{len(self.images) - 1}")
-        return Saliency(method="summary-mask", mask=self.masks[i], lowres=self.smooth[i], image=self.images[i],
+        return Saliency(method="summary-mask", mask=self.masks[i], raw=self.smooth[i], image=self.images[i],
                         target=self.target, label=self.label, score=float(self.scores[i]),
                         settings=self.settings, history={k: v["score"][i] for k, v in self.history.items()
                                                          if isinstance(v, dict) and "score" in v})
 
-    # -- save and load --------------------------------------------------------------------
-    def save(self, path):
-        """Write to ``path`` as .npz: the arrays, plus everything else as JSON (no pickle).
-
-        Returns the path written (".npz" is added to a name without it).
-
-        Region masks are not stored: they are rebuilt from :attr:`labels` on load.
-
-        Examples
-        --------
-        >>> import os, tempfile
-        >>> from xviz.zoo.examples import digit_summary
-        >>> summ = digit_summary()
-        >>> path = os.path.join(tempfile.mkdtemp(), "summary.npz")
-        >>> summ.save(path).name
-        'summary.npz'
-        >>> back = load(path)
-        >>> len(back.clusters) == len(summ.clusters), bool((back.masks == summ.masks).all())
-        (True, True)
-        """
+    # -- files ----------------------------------------------------------------------------
+    def _parts(self):
+        """Region masks are not stored: they are rebuilt from :attr:`labels` on load."""
         table, index = [], {}
 
         def ref(region):
@@ -677,30 +662,34 @@ class Summary:
 
         regions = [[ref(r) for r in per] for per in self.regions]
         clusters = [{"members": [ref(r) for r in c.members], "coherence": c.coherence} for c in self.clusters]
-        meta = {"format": FORMAT, "target": self.target, "label": self.label, "table": table, "regions": regions,
+        meta = {"target": self.target, "label": self.label, "table": table, "regions": regions,
                 "clusters": clusters, "settings": self.settings, "history": self.history, "passes": self.passes,
                 "seconds": self.seconds}
-        return write_npz(path, images=self.images, masks=self.masks, smooth=self.smooth, labels=self.labels,
-                         scores=self.scores, masked_scores=self.masked_scores, meta=np.array(json_text(meta)))
+        return meta, {"images": self.images, "masks": self.masks, "smooth": self.smooth, "labels": self.labels,
+                      "scores": self.scores, "masked_scores": self.masked_scores}
 
-
-def load(path):
-    """Read a :class:`Summary` written by :meth:`Summary.save`."""
-    data, meta = read_npz(path, FORMAT, "summary")
-    arrays = {k: data[k] for k in ("images", "masks", "smooth", "labels", "scores", "masked_scores")}
-    table = []
-    for m in meta["table"]:
-        box = tuple(m["box"])
-        table.append(Region(image=m["image"], box=box, kind=m["kind"], component=m["component"], area=m["area"],
-                            drop=m["drop"], drop_per_area=m["drop_per_area"],
-                            similarity=float("nan") if m["similarity"] is None else m["similarity"],
-                            mask=region_mask(arrays["labels"][m["image"]], m["kind"], m["component"], box)))
-    return Summary(target=meta["target"], label=meta["label"],
+    @classmethod
+    def _from_parts(cls, meta, data, clf=None):
+        arrays = {k: data[k] for k in ("images", "masks", "smooth", "labels", "scores", "masked_scores")}
+        table = []
+        for m in meta["table"]:
+            box = tuple(m["box"])
+            table.append(Region(image=m["image"], box=box, kind=m["kind"], component=m["component"], area=m["area"],
+                                drop=m["drop"], drop_per_area=m["drop_per_area"],
+                                similarity=float("nan") if m["similarity"] is None else m["similarity"],
+                                mask=region_mask(arrays["labels"][m["image"]], m["kind"], m["component"], box)))
+        return cls(target=meta["target"], label=meta["label"],
                    regions=[[table[k] for k in per] for per in meta["regions"]],
                    clusters=[Cluster(members=[table[k] for k in c["members"]], coherence=c["coherence"])
                              for c in meta["clusters"]],
                    settings=meta["settings"], history=meta["history"], passes=meta["passes"],
                    seconds=meta["seconds"], **arrays)
+
+
+def load(path):
+    """Deprecated: :func:`xviz.load` reads every result."""
+    deprecated("xviz.summaries.load(path)", "xviz.load(path)")
+    return load_as(Summary, path)
 
 
 # -- the method --------------------------------------------------------------------------------

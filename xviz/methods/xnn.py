@@ -42,13 +42,13 @@ from torch import nn
 from ..core.capture import find_layer, spatial_layer
 from ..core.images import load_labelled, to_numpy
 from ..core.classifier import Classifier
-from ..core.files import DamagedFile, Parts, json_text, npz_file, read_npz, write_npz
+from ..core.files import DamagedFile, FileParts, json_text, npz_file, read_npz, write_npz
+from ..core.result import Result, deprecated, load_as
 from .heatmap import normalize_map
 from ..core.checks import real, whole
 from ..core.progress import progress as progress_bar
 from .cam import channel_weights, class_map
 
-FORMAT = "xviz.xnn/1"
 DEFAULTS = {"epochs": 500, "lr": 0.01, "hidden": 64, "faithfulness": 1.0, "reconstruction": 0.1, "q": 1.0,
             "pull_away": 1.0, "holdout": 0.2, "examples": 4}
 PREPARE_BLOCK = 256  # images prepared and passed at once: bounds the memory of a large folder
@@ -178,11 +178,16 @@ class Report:
         return {"rows": self.rows, "n_train": self.n_train, "n_test": self.n_test}
 
 
-class XNN:
+class XNN(Result):
     """A trained explanation network for one classifier, layer and set of classes.
 
-    Made by :func:`fit` (or :func:`load`); explains new images with :meth:`explain`.
+    Made by :func:`fit` (or :func:`xviz.load` with the classifier); explains new images with
+    :meth:`explain`.
     """
+
+    FORMAT = "xviz.xnn/1"
+    WHAT = "XNN"
+    NEEDS_CLASSIFIER = True
 
     def __init__(self, clf, net, layer, classes, stats, cfg, history, split, features, examples=None, top=None):
         self.clf, self.net, self.layer = clf, net, layer
@@ -284,11 +289,8 @@ class XNN:
                           f"(NaN where they need more): fit on more images for a report to trust", stacklevel=2)
         return Report(rows=rows, n_train=len(train), n_test=len(test))
 
-    # -- saving -------------------------------------------------------------------------------
-    def save(self, path):
-        """Write to ``path`` as .npz: weights and arrays, the rest as JSON (no pickle).
-
-        Returns the path written (".npz" is added to a name without it)."""
+    # -- files ------------------------------------------------------------------------------
+    def _parts(self):
         arrays = {f"net.{k}": v.cpu().numpy() for k, v in self.net.state_dict().items()}
         arrays.update({f"stats.{k}": np.asarray(v.cpu() if torch.is_tensor(v) else v) for k, v in self.stats.items()})
         arrays.update({f"features.{k}": v.cpu().numpy() for k, v in self.features.items()})
@@ -298,11 +300,24 @@ class XNN:
                            for k in ("images", "activations", "contributions", "bias", "logits", "model_logits",
                                      "heatmaps")})
             arrays["top"] = np.asarray(self.top)
-        meta = {"format": FORMAT, "model": self.clf.name, "fingerprint": self.clf.fingerprint(),
+        meta = {"model": self.clf.name, "fingerprint": self.clf.fingerprint(),
                 "layer": self.layer, "classes": self.classes,
                 "n_concepts": self.n_concepts, "n_features": self.net.decode.out_features,
                 "settings": self.settings, "history": self.history}
-        return write_npz(path, meta=np.array(json_text(meta)), **arrays)
+        return meta, arrays
+
+    @classmethod
+    def _from_parts(cls, meta, data, clf=None):
+        def part(prefix):
+            return FileParts({k[len(prefix):]: v for k, v in data.items() if k.startswith(prefix)}, data.path, "XNN")
+
+        weights, stats, features, split = part("net."), part("stats."), part("features."), part("split.")
+        if "embed.0.weight" not in weights:
+            raise DamagedFile(f"'{data.path}' is an incomplete xviz XNN file: it has no network weights")
+        name, _ = find_layer(clf, meta["layer"])
+        if "fingerprint" not in meta:  # older files: the same weights imply the same width, these only have a name
+            _check_channels(clf, name, weights["embed.0.weight"].shape[1], data.path)
+        return _assemble(clf, name, meta, weights, stats, features, split, part("examples."), data.get("top"))
 
 
 def locality(heatmaps, share=0.2):
@@ -560,38 +575,11 @@ def _add_examples(model, images, per_concept):
 
 
 def load(path, clf):
-    """Read an XNN written by :meth:`XNN.save`, for the classifier it was fitted on.
-
-    Examples
-    --------
-    >>> import os, tempfile, xviz
-    >>> clf = xviz.zoo.digits_cnn()
-    >>> model = fit(clf, xviz.zoo.digits("train"), classes=[3, 8], n_concepts=3, epochs=100, progress=False)
-    >>> path = os.path.join(tempfile.mkdtemp(), "xnn.npz")
-    >>> model.save(path).name
-    'xnn.npz'
-    >>> again = load(path, clf)
-    >>> img = xviz.zoo.image("digit-3")
-    >>> bool((again.explain(img).activations == model.explain(img).activations).all())
-    True
-    """
+    """Deprecated: :func:`xviz.load` reads every result, ``xviz.load(path, clf)`` an XNN."""
+    deprecated("xviz.xnn.load(path, clf)", "xviz.load(path, clf)")
     if not isinstance(clf, Classifier):
         raise ValueError(f"clf must be an xviz.Classifier (the model the XNN was fitted on), got {type(clf).__name__}")
-    data, meta = read_npz(path, FORMAT, "XNN")
-
-    def part(prefix):
-        return Parts({k[len(prefix):]: v for k, v in data.items() if k.startswith(prefix)}, data.path, "XNN")
-
-    weights, stats, features, split = part("net."), part("stats."), part("features."), part("split.")
-    other = clf.other_than(meta["model"], meta.get("fingerprint"))
-    if other:
-        raise ValueError(f"'{path}' was fitted on {other}: its concepts would not describe this model; fit it again")
-    if "embed.0.weight" not in weights:
-        raise DamagedFile(f"'{data.path}' is an incomplete xviz XNN file: it has no network weights")
-    name, _ = find_layer(clf, meta["layer"])
-    if "fingerprint" not in meta:  # older files: the same weights imply the same width, these only have a name
-        _check_channels(clf, name, weights["embed.0.weight"].shape[1], path)
-    return _assemble(clf, name, meta, weights, stats, features, split, part("examples."), data.get("top"))
+    return load_as(XNN, path, clf)
 
 
 def _check_channels(clf, layer, fitted, path):

@@ -271,7 +271,7 @@ class SAGExplorer(View):
     def __init__(self, sag, clf=None, width=320):
         # The subsets clicked would be scored by another model (or other weights) against the
         # SAG's full-image p. SAGs saved before the fingerprint was kept are checked by name.
-        other = clf.other_than(sag.settings.get("model"), sag.settings.get("fingerprint")) if clf else ""
+        other = clf.mismatch(sag.settings.get("model"), sag.settings.get("fingerprint")) if clf else ""
         if other:
             raise ValueError(f"this SAG was made with {other}: pass that model as clf, "
                              "or clf=None to show only the subsets the search scored")
