@@ -214,9 +214,9 @@ def cell_mask(order, switched, grid, size):
 
 def _blend(x, base, u, kind):
     if kind == "deletion":
-        return x * (1 - u) + base * u
+        return images.compose(base, x, u)
     if kind == "insertion":
-        return base * (1 - u) + x * u
+        return images.compose(x, base, u)
     raise ValueError(f"unknown kind {kind!r}; accepted: {', '.join(map(repr, KINDS))}")
 
 

@@ -57,3 +57,40 @@ def real(value, name, minimum=None, above=None):
     if above is not None and value <= above:
         raise ValueError(f"{name} must be more than {above}, got {value!r}")
     return float(value)
+
+
+def merged(defaults, overrides):
+    """``defaults`` updated by the caller's ``overrides``; a name that is no setting is refused,
+    listing the accepted ones (a typo would otherwise be ignored silently).
+
+    Examples
+    --------
+    >>> merged({"steps": 8, "l1": 1.0}, {"l1": 2.0})
+    {'steps': 8, 'l1': 2.0}
+    >>> merged({"steps": 8}, {"stpes": 4})
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown setting(s) stpes; accepted: steps
+    """
+    unknown = set(overrides) - set(defaults)
+    if unknown:
+        raise ValueError(f"unknown setting(s) {', '.join(sorted(unknown))}; accepted: {', '.join(sorted(defaults))}")
+    return {**defaults, **overrides}
+
+
+def preset_settings(presets, preset, device, common, overrides):
+    """(preset, settings): the named preset's settings over ``common``, then the caller's.
+
+    ``"auto"`` is ``"paper"`` (the paper's settings) on CUDA and ``"fast"`` elsewhere.
+
+    Examples
+    --------
+    >>> presets = {"paper": {"steps": 20}, "fast": {"steps": 8}}
+    >>> preset_settings(presets, "auto", "cpu", {"l1": 1.0}, {"l1": 2.0})
+    ('fast', {'l1': 2.0, 'steps': 8})
+    """
+    if isinstance(preset, str) and preset == "auto":
+        preset = "paper" if getattr(device, "type", str(device)) == "cuda" else "fast"
+    if not isinstance(preset, str) or preset not in presets:
+        raise ValueError(f"unknown preset {preset!r}; choose 'auto', {', '.join(map(repr, presets))}")
+    return preset, merged({**common, **presets[preset]}, overrides)

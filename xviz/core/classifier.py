@@ -415,8 +415,11 @@ class Classifier:
         return tuple(torch.cat(column) for column in zip(*parts))
 
     @contextlib.contextmanager
-    def metered(self):
+    def metered(self, phases=None, phase=None):
         """Count what the block costs: the images it passes through the model and its wall time.
+
+        ``phases``, a ``{"passes": {}, "seconds": {}}`` history entry, also gets the cost under
+        the name ``phase`` (a method's cost per phase).
 
         Examples
         --------
@@ -433,6 +436,8 @@ class Classifier:
             yield spent
         finally:
             spent.passes, spent.seconds = self.images_scored - count, time.perf_counter() - start
+            if phases is not None:
+                phases["passes"][phase], phases["seconds"][phase] = spent.passes, spent.seconds
 
     @contextlib.contextmanager
     def session(self):
@@ -466,12 +471,22 @@ class Classifier:
         if not is_int(top) or top < 1:
             raise ValueError(f"top must be a positive int, got {top!r}")
         x, batch = self.prepare(images)
-        p = self.probs(x)
-        k = min(int(top), p.shape[1])
-        values, indices = p.topk(k, dim=1)
-        rows = [[(self.label(i), float(v)) for v, i in zip(vs.tolist(), ix.tolist())]
-                for vs, ix in zip(values, indices)]
+        rows = [[tuple(pair) for pair in row] for row in self.top_classes(self.probs(x), int(top))]
         return rows if batch else rows[0]
+
+    def top_classes(self, probs, k=5):
+        """Per row of N x C probabilities, the ``k`` most probable classes as ``[label, p]``,
+        best first.
+
+        Examples
+        --------
+        >>> from xviz import zoo
+        >>> clf = zoo.digits_cnn()
+        >>> clf.top_classes(torch.tensor([[0.1, 0.6, 0.3] + [0.0] * 7]), 2)
+        [[['1', 0.6000000238418579], ['2', 0.30000001192092896]]]
+        """
+        values, indices = probs.topk(min(k, probs.shape[1]), dim=1)
+        return [[[self.label(i), v] for v, i in zip(vs, ix)] for vs, ix in zip(values.tolist(), indices.tolist())]
 
 
 @dataclass

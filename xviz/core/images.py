@@ -182,6 +182,39 @@ def resize(x, size):
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
 
 
+def compose(shown, hidden, weight):
+    """``shown`` where ``weight`` is 1, ``hidden`` where it is 0, blended in between: the one
+    way every method and metric puts a photo and its baseline together (numpy or torch).
+
+    Examples
+    --------
+    >>> compose(np.ones(3), np.zeros(3), np.array([1.0, 0.25, 0.0]))
+    array([1.  , 0.25, 0.  ])
+    """
+    return shown * weight + hidden * (1 - weight)
+
+
+def mask_side(size, image_size, name="size", cells_at_224=28, grow=False):
+    """The side, in cells, of a coarse mask optimised on an image of ``image_size``.
+
+    ``"auto"`` gives ``cells_at_224`` cells for a 224 x 224 input, as in the papers, and a
+    share as large of a smaller input (at least 2); of a larger one too when ``grow``, else
+    ``cells_at_224``. An int is checked to lie in 2..the input side (a mask of one cell has no
+    neighbours: its total variation, a mean over none, would be NaN).
+
+    Examples
+    --------
+    >>> mask_side("auto", (224, 224)), mask_side("auto", (32, 32)), mask_side("auto", (448, 448), grow=True)
+    (28, 4, 56)
+    """
+    side = min(image_size)
+    if isinstance(size, str) and size == "auto":
+        return max(2, round(cells_at_224 * side / 224) if grow or side < 224 else cells_at_224)
+    if not is_int(size) or not 2 <= size <= side:
+        raise ValueError(f"{name} must be 'auto' or an int in 2..{side}, got {size!r}")
+    return int(size)
+
+
 def upsample_mask(mask, size):
     """Upsample N x 1 x h x w masks to ``size`` bilinearly, as I-GOS does (align_corners=True).
 

@@ -43,11 +43,10 @@ import math
 import torch
 
 from ..core.images import baseline as make_baseline
-from ..core.images import baseline_setting, upsample_mask
-from ..core.checks import is_int
+from ..core.images import baseline_setting, compose, mask_side, upsample_mask
 from .heatmap import run_heatmap
 from ..core.progress import progress as progress_bar
-from ..core.checks import real, whole
+from ..core.checks import is_int, preset_settings, real, whole
 
 PRESETS = {
     # The papers' settings: I-GOS l1 1, l2 20, 15 iterations, 20 integration steps;
@@ -66,15 +65,7 @@ ARMIJO, DECAY, MIN_ALPHA, TIE_BREAK = 1e-4, 0.2, 1e-5, 1e-3
 
 
 def _settings(method, preset, device, overrides):
-    if preset == "auto":
-        preset = "paper" if device.type == "cuda" else "fast"
-    if preset not in PRESETS[method]:
-        raise ValueError(f"unknown preset {preset!r}; choose 'auto', {', '.join(map(repr, PRESETS[method]))}")
-    cfg = {**COMMON, **PRESETS[method][preset]}
-    unknown = set(overrides) - set(cfg)
-    if unknown:
-        raise ValueError(f"unknown setting(s) {', '.join(sorted(unknown))}; accepted: {', '.join(sorted(cfg))}")
-    cfg.update(overrides)
+    preset, cfg = preset_settings(PRESETS[method], preset, device, COMMON, overrides)
     if cfg["line_search_batch"] == "auto":  # the result does not depend on it, only the cost
         cfg["line_search_batch"] = 4 if device.type == "cuda" else 1
     for key in ("iterations", "steps", "line_search_batch"):
@@ -86,16 +77,6 @@ def _settings(method, preset, device, overrides):
     if not isinstance(cfg["adapt_l1"], bool):
         raise ValueError(f"adapt_l1 must be True or False, got {cfg['adapt_l1']!r}")
     return {"preset": preset, **cfg}
-
-
-def _mask_size(size, image_size):
-    if size == "auto":  # 28 x 28 for a 224 x 224 input, as in the papers; scaled for others
-        side = min(image_size)
-        return max(2, min(side, round(28 * side / 224)) if side < 224 else 28)
-    # A mask of one cell has no neighbours: its TV, a mean over none, would be NaN.
-    if not is_int(size) or not 2 <= size <= min(image_size):
-        raise ValueError(f"size must be 'auto' or an int in 2..{min(image_size)}, got {size!r}")
-    return int(size)
 
 
 def tv(m, beta=2):
@@ -137,7 +118,7 @@ class _Optimiser:
         self.l1 = torch.full((len(x),), float(cfg["l1"]), device=x.device)
         steps = int(cfg["steps"])
         self.t = (torch.arange(1, steps + 1, device=x.device, dtype=x.dtype) / steps).view(1, 1, -1, 1, 1, 1)
-        side = _mask_size(cfg["size"], self.size)
+        side = mask_side(cfg["size"], self.size)
         self.masks = torch.ones(len(x), 2 if plusplus else 1, side, side, device=x.device)
         # TV is a mean over neighbouring cells, so one boundary in the image costs about 28/side
         # times more on a coarser mask; l2 is tuned at the papers' 28 x 28, so scale it to keep
@@ -163,7 +144,7 @@ class _Optimiser:
         for m, kind, _ in self.terms(masks):
             up = upsample_mask(m, self.size)[:, None, None] * t  # B x 1 x S x 1 x H x W
             keep, fill = (x, base) if kind == "del" else (base, x)
-            out.append(keep[:, None, None] * up + fill[:, None, None] * (1 - up))
+            out.append(compose(keep[:, None, None], fill[:, None, None], up))
         return torch.cat(out, 1)
 
     def signs(self, device):
@@ -236,9 +217,9 @@ class _Optimiser:
     def point_scores(self):
         """Scores at the explanation mask itself, without noise: deletion and (iGOS++) insertion."""
         up = upsample_mask(self.masks.prod(1, keepdim=True), self.size)
-        images = [self.x * up + self.base * (1 - up)]
+        images = [compose(self.x, self.base, up)]
         if self.plusplus:
-            images.append(self.base * up + self.x * (1 - up))
+            images.append(compose(self.base, self.x, up))
         return self.clf.scores(torch.cat(images), self.targets.repeat(len(images))).view(len(images), -1)
 
     def adapt_l1(self, it, moved):
@@ -285,7 +266,7 @@ class _Optimiser:
 def _run(method, clf, images, target, preset, seed, progress, overrides):
     cfg = _settings(method, preset, clf.device, overrides)
     seed = whole(seed, "seed", None)
-    _mask_size(cfg["size"], clf.size)  # refused before any pass
+    mask_side(cfg["size"], clf.size)  # refused before any pass
 
     def compute(clf, x, targets):
         (raw, heat), history = _Optimiser(clf, x, targets, cfg, method == "igos++", seed).run(progress)

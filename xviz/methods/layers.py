@@ -39,7 +39,6 @@ each deliberate:
 """
 import functools
 import re
-import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -606,9 +605,8 @@ def explain(clf, images, target=None, layers="auto", *, min_share=0.9, clusters=
     depth = {n: every.index(n) / max(1, len(every) - 1) for n in names}
     x, batch = clf.prepare(images)
     n = len(x)
-    start, passes = time.perf_counter(), clf.images_scored
     found = [{} for _ in range(n)]
-    with clf.session():
+    with clf.metered() as spent, clf.session():
         logits = clf.logits(x)
         targets = clf.targets_for(x, target, logits)
         scores = logits.softmax(1)[torch.arange(n), torch.as_tensor(targets, device=logits.device)].tolist()
@@ -627,9 +625,8 @@ def explain(clf, images, target=None, layers="auto", *, min_share=0.9, clusters=
         finally:
             getattr(steps, "close", lambda: None)()
     settings = {"model": clf.name, "layers": names, **cfg, "clusters": list(cfg["clusters"])}
-    spent = {"passes": clf.images_scored - passes, "seconds": time.perf_counter() - start}
     results = [LayerExplanation(image=p, target=t, class_label=clf.label(t), score=sc, layers=f, settings=settings,
-                                **spent) for p, t, sc, f in zip(to_numpy(x), targets, scores, found)]
+                                passes=spent.passes, seconds=spent.seconds) for p, t, sc, f in zip(to_numpy(x), targets, scores, found)]
     return results if batch else results[0]
 
 

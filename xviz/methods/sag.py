@@ -53,7 +53,7 @@ import torch
 
 from ..core.images import baseline as make_baseline
 from ..core.images import baseline_setting
-from ..core.images import to_numpy, to_tensor, upsample_mask
+from ..core.images import compose, to_numpy, to_tensor, upsample_mask
 from ..core.result import Result, deprecated, load_as
 from ..core.progress import progress as progress_bar
 from ..core.checks import is_int, real, whole
@@ -155,11 +155,9 @@ class _Scorer:
         for first in range(0, len(new), BLOCK):
             block = new[first:first + BLOCK]
             m = subset_masks(self.footprints, block)
-            probs = self.clf.probs(self.x * m + self.base * (1 - m))
-            values, indices = probs.topk(min(TOP, probs.shape[1]), dim=1)
-            for s, p, vs, ix in zip(block, probs[:, self.target].tolist(), values.tolist(), indices.tolist()):
-                self.p[s] = p
-                self.top5[s] = [[self.clf.label(i), v] for v, i in zip(vs, ix)]
+            probs = self.clf.probs(compose(self.x, self.base, m))
+            for s, p, top in zip(block, probs[:, self.target].tolist(), self.clf.top_classes(probs, TOP)):
+                self.p[s], self.top5[s] = p, top
         self.passes[phase] += len(new)
         self.seconds[phase] += time.perf_counter() - start
         return self.p
@@ -517,7 +515,31 @@ class SAG(Result):
             return self.baseline
         if self.settings.get("baseline") == "tensor":
             raise ValueError("this SAG was made with a tensor baseline by an older xviz, which did not keep it")
-        return to_numpy(make_baseline(to_tensor(self.image), self.settings.get("baseline", "black")))[0]
+        if getattr(self, "_baseline", None) is None:  # once: a blur is not free
+            self._baseline = to_numpy(make_baseline(to_tensor(self.image), self.settings.get("baseline", "black")))[0]
+        return self._baseline
+
+    def shown(self, subset):
+        """H x W x 3: the image the model sees for ``subset``, the photo where its regions are
+        shown and the baseline elsewhere."""
+        return compose(self.image, self.baseline_image(), self.mask(subset)[..., None])
+
+    def score(self, clf, subset):
+        """(p of the target, the top-5 ``[label, p]``) of the image showing ``subset``, scored
+        by ``clf`` now (for subsets the search did not score; see :attr:`cache`).
+
+        Examples
+        --------
+        >>> import xviz
+        >>> clf = xviz.zoo.digits_cnn()
+        >>> g = xviz.sag(clf, xviz.zoo.image("digit-3"), grid=4, progress=False)
+        >>> p, top5 = g.score(clf, g.roots[0])
+        >>> abs(p - g.cache[g.roots[0]]) < 1e-5, top5[0][0]
+        (True, '3')
+        """
+        x, _ = clf.prepare(self.shown(subset))
+        probs = clf.probs(x)
+        return float(probs[0, self.target]), clf.top_classes(probs, TOP)[0]
 
     def relative(self, subset):
         """p(subset) / p_full of a subset that was scored (see ``cache``)."""
@@ -705,21 +727,21 @@ def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_
            "order_iterations": order_iterations, "seed": seed}
     cfg = _check(cfg, clf.size)
     x = _single_image(clf, image)
-    start, passes = time.perf_counter(), clf.images_scored
     picture = to_numpy(x)[0]
     segments, footprints = _regions(regions, picture, cfg["grid"], cfg["n_segments"])
     count, threshold = len(footprints), cfg["threshold"]
-    with clf.session():
-        t = clf.targets_for(x, target)[0]
-        score = _Scorer(clf, x, make_baseline(x, baseline), footprints, t)
-        full, empty = tuple(range(count)), ()
-        p_full = score([full, empty], "full")[full]
-        score.passes["full"] = clf.images_scored - passes  # with the top-1 pass when target is None
+    with clf.metered() as total, clf.session():
+        with clf.metered() as first:
+            t = clf.targets_for(x, target)[0]
+            score = _Scorer(clf, x, make_baseline(x, baseline), footprints, t)
+            full, empty = tuple(range(count)), ()
+            p_full = score([full, empty], "full")[full]
+        score.passes["full"] = first.passes  # with the top-1 pass when target is None
         _check_target(clf, t, p_full)
         _check_baseline(clf, t, p_full, score.p[empty], threshold, baseline)
-        before, started = clf.images_scored, time.perf_counter()
-        order = _order(clf, x, t, regions, segments, cfg["grid"], cfg["order_iterations"], cfg["seed"])
-        score.passes["order"], score.seconds["order"] = clf.images_scored - before, time.perf_counter() - started
+        with clf.metered() as ordering:
+            order = _order(clf, x, t, regions, segments, cfg["grid"], cfg["order_iterations"], cfg["seed"])
+        score.passes["order"], score.seconds["order"] = ordering.passes, ordering.seconds
         found, log = _beam_search(score, order, cfg, threshold * p_full, "SAG beam search", progress)
         found, restarts = _restarts(score, order, cfg, threshold * p_full, found, count, progress)
         roots = sorted(found, key=lambda r: (-score.p[r], r))
@@ -730,6 +752,6 @@ def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_
     history = {"order": order, "steps": log, "restarts": restarts, "passes": dict(score.passes),
                "seconds": dict(score.seconds)}
     return SAG(image=picture, segments=segments, target=t, label=clf.label(t), p_full=p_full, threshold=threshold,
-               roots=roots, diverse=diverse, graph=graph, settings=settings, passes=clf.images_scored - passes,
-               seconds=time.perf_counter() - start, cache=dict(score.p), history=history, top5=dict(score.top5),
+               roots=roots, diverse=diverse, graph=graph, settings=settings, passes=total.passes,
+               seconds=total.seconds, cache=dict(score.p), history=history, top5=dict(score.top5),
                baseline=to_numpy(score.base)[0] if isinstance(baseline, torch.Tensor) else None)

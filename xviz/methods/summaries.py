@@ -55,9 +55,7 @@ masks, godimarcovr/interpretable_visual_summaries for the clustering), each deli
   deterministic, and each image's mask has its own Adam state: an image gets the same mask
   alone or in a batch.
 """
-import contextlib
 import math
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,11 +64,10 @@ import torch.nn.functional as F
 
 from ..core.capture import spatial_layer, spatial_layers
 from ..core.images import baseline as make_baseline
-from ..core.images import blur, to_numpy, upsample_mask
-from ..core.checks import is_int
+from ..core.images import blur, compose, mask_side, to_numpy, upsample_mask
 from .heatmap import Saliency
 from ..core.result import Result, deprecated, load_as
-from ..core.checks import real, whole
+from ..core.checks import is_int, preset_settings, real, whole
 from ..core.progress import progress as progress_bar
 from .igos import tv
 
@@ -97,15 +94,7 @@ BLOCK = 128  # shown images composed per scoring call: bounds the memory of one 
 
 # -- settings --------------------------------------------------------------------------------
 def _settings(preset, device, overrides):
-    if preset == "auto":
-        preset = "paper" if device.type == "cuda" else "fast"
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose 'auto', {', '.join(map(repr, PRESETS))}")
-    cfg = {**COMMON, **PRESETS[preset]}
-    unknown = set(overrides) - set(cfg)
-    if unknown:
-        raise ValueError(f"unknown setting(s) {', '.join(sorted(unknown))}; accepted: {', '.join(sorted(cfg))}")
-    cfg.update(overrides)
+    preset, cfg = preset_settings(PRESETS, preset, device, COMMON, overrides)
     for key in ("smooth_iterations", "sharp_iterations", "min_images"):
         cfg[key] = whole(cfg[key], key, 2 if key == "min_images" else 0)
     for key in ("threshold", "cover", "same_region"):
@@ -133,16 +122,6 @@ def _settings(preset, device, overrides):
         raise ValueError(f"scales must be shares of the image side in (0, 1], got {cfg['scales']!r}")
     cfg["scales"] = [float(s) for s in cfg["scales"]]
     return {"preset": preset, **cfg}
-
-
-def _smooth_side(size, image_size):
-    """28 at 224 x 224 as in the paper (the input side / 8), scaled for other inputs."""
-    side = min(image_size)
-    if size == "auto":
-        return max(2, round(side / 8))
-    if not is_int(size) or not 2 <= size <= side:
-        raise ValueError(f"smooth_size must be 'auto' or an int in 2..{side}, got {size!r}")
-    return int(size)
 
 
 # -- stage 1 and 2: the masks ------------------------------------------------------------------
@@ -174,7 +153,7 @@ def _optimise(clf, x, base, targets, m0, stage, progress):
     for _ in progress_bar(range(int(stage["iterations"])), desc=stage["desc"], enabled=progress):
         with torch.enable_grad():
             up = _blur_mask(upsample_mask(m, size), stage["sigma"])
-            shown = x * up + base * (1 - up)
+            shown = compose(x, base, up)
             p, g = clf.gradients(shown.detach(), targets, output="prob")
             reg = (stage["l1"] * (1 - m).abs().flatten(1).mean(1) + stage["tv"] * tv(m, stage["beta"])
                    + stage["binarise"] * ((1 - m) * m).abs().flatten(1).mean(1))
@@ -193,7 +172,7 @@ def _optimise(clf, x, base, targets, m0, stage, progress):
 def _masks(clf, x, base, targets, cfg, progress):
     """Both stages: (smooth masks N x 1 x s x s, sharp masks N x 1 x H x W), 1 = keep, and histories."""
     n, size = len(x), tuple(x.shape[-2:])
-    side = _smooth_side(cfg["smooth_size"], size)
+    side = mask_side(cfg["smooth_size"], size, "smooth_size", grow=True)
     m0 = _circle(n, side, x.device) if cfg["init"] == "circle" else torch.ones(n, 1, side, side, device=x.device)
     scale = min(size) / 224  # the blur is 5 pixels at the paper's 224
     common = {"lr": float(cfg["lr"]), "beta": float(cfg["beta"])}
@@ -300,7 +279,7 @@ def _removal_scores(clf, x, base, targets, owners, masks, progress):
     for start in range(0, len(owners), BLOCK):
         s = slice(start, start + BLOCK)
         r = masks[s].to(x.device, torch.float32)[:, None]
-        shown = x[owners_t[s]] * (1 - r) + base[owners_t[s]] * r
+        shown = compose(base[owners_t[s]], x[owners_t[s]], r)
         out.append(clf.scores(shown, tg[s], progress=progress and "summaries: region scores"))
     return torch.cat(out).cpu().numpy() if out else np.zeros(0)
 
@@ -712,17 +691,6 @@ def _inputs(clf, images, target):
     return x, t
 
 
-@contextlib.contextmanager
-def _phase(clf, spent, name):
-    """Record the passes and seconds a phase takes into ``spent`` (for the history)."""
-    start, count = time.perf_counter(), clf.images_scored
-    try:
-        yield
-    finally:
-        spent["seconds"][name] = time.perf_counter() - start
-        spent["passes"][name] = clf.images_scored - count
-
-
 def _keep_clusters(groups, S, owners, cfg):
     """Coherence of each group; keep those spanning enough images and coherent enough, best first.
 
@@ -811,23 +779,22 @@ def fit(clf, images, target=None, *, preset="auto", layer="auto", progress=True,
         raise ValueError(f"min_images={cfg['min_images']} but there are {len(x)} images: no cluster could be kept; "
                          f"give more images or a smaller min_images")
     spent = {"passes": {}, "seconds": {}}
-    start, passes = time.perf_counter(), clf.images_scored
-    with clf.session():
+    with clf.metered() as total, clf.session():
         layer_name = auto_layer(clf) if layer in (None, "auto") else spatial_layer(clf, layer, "to compare crops by")[0]
         base = make_baseline(x, cfg["baseline"])
-        with _phase(clf, spent, "scores"):
+        with clf.metered(spent, "scores"):
             p_full = clf.probs(x)[:, t]
-        with _phase(clf, spent, "masks"):
+        with clf.metered(spent, "masks"):
             smooth, sharp, mask_history = _masks(clf, x, base, [t] * len(x), cfg, progress)
         importance = (1 - sharp[:, 0]).cpu().numpy()
         props = _Proposals(importance, cfg)
-        with _phase(clf, spent, "features"):
+        with clf.metered(spent, "features"):
             S_all = props.similarity(clf.activations(x, layer_name), cfg)
         kept = _prune(props.items, props.owners, S_all, cfg) if props.items else []
-        with _phase(clf, spent, "regions"):
+        with clf.metered(spent, "regions"):
             masked_scores, drops = props.drops(clf, x, base, t, p_full, kept, progress)
         S, kept_owners = S_all[np.ix_(kept, kept)], [props.owners[p] for p in kept]
-        with _phase(clf, spent, "clustering"):
+        with clf.metered(spent, "clustering"):
             groups, used = _groups(S, kept_owners, cfg) if kept else ([], "none")
             chosen, threshold, chance = _keep_clusters(groups, S, kept_owners, cfg)
     per_image = [sorted((props.region(p, drops) for p in props.components if props.owners[p] == i),
@@ -843,8 +810,7 @@ def fit(clf, images, target=None, *, preset="auto", layer="auto", progress=True,
                    smooth=(1 - smooth[:, 0]).cpu().numpy().astype(np.float32), labels=props.labels, target=t,
                    label=clf.label(t), scores=p_full.cpu().numpy().astype(np.float64),
                    masked_scores=np.asarray(masked_scores, np.float64), regions=per_image, clusters=clusters,
-                   settings=out_settings, history=history, passes=clf.images_scored - passes,
-                   seconds=time.perf_counter() - start)
+                   settings=out_settings, history=history, passes=total.passes, seconds=total.seconds)
 
 
 # -- comparing two models --------------------------------------------------------------------

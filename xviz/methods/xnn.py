@@ -45,7 +45,7 @@ from ..core.classifier import Classifier
 from ..core.files import DamagedFile, FileParts, json_text, npz_file, read_npz, write_npz
 from ..core.result import Result, deprecated, load_as
 from .heatmap import normalize_map
-from ..core.checks import real, whole
+from ..core.checks import merged, real, whole
 from ..core.progress import progress as progress_bar
 from .cam import channel_weights, class_map
 
@@ -386,10 +386,8 @@ def _baselines(z, y, train, test, k, seed):
 
 # -- fitting -----------------------------------------------------------------------------------
 def _settings(n_concepts, seed, overrides):
-    unknown = set(overrides) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown setting(s) {', '.join(sorted(unknown))}; accepted: {', '.join(sorted(DEFAULTS))}")
-    cfg = {**DEFAULTS, **overrides, "n_concepts": whole(n_concepts, "n_concepts", 1), "seed": whole(seed, "seed", None)}
+    cfg = {**merged(DEFAULTS, overrides), "n_concepts": whole(n_concepts, "n_concepts", 1),
+           "seed": whole(seed, "seed", None)}
     for key in ("epochs", "hidden", "examples"):
         cfg[key] = whole(cfg[key], key, 1)
     for key in ("lr", "q"):

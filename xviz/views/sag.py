@@ -277,7 +277,7 @@ class SAGExplorer(View):
                              "or clf=None to show only the subsets the search scored")
         self.sag, self.clf = sag, clf
         self.count = sag.regions
-        self.base_image = sag.baseline_image()  # once: a blur is not free
+        self.base_image = sag.baseline_image()
         self._build(width)
         super().__init__(self._layout, on_load=self.render)
 
@@ -289,20 +289,9 @@ class SAGExplorer(View):
             table[tuple(node)] = (data["p"], data["top5"])
         full = tuple(range(self.count))
         if not table.get(full, (0, []))[1]:  # the search keeps only p of the full image
-            table[full] = (g.p_full, self._top5(full)[0] if self.clf is not None else [])
+            table[full] = (g.p_full, g.score(self.clf, full)[1] if self.clf is not None else [])
         return {"key": [_key(k) for k in table], "p": [float(v[0]) for v in table.values()],
                 "top5": [[[str(a), float(b)] for a, b in v[1]] for v in table.values()]}
-
-    def _shown(self, subset):
-        """The image the model sees for a subset: the photo where shown, the baseline elsewhere."""
-        m = self.sag.mask(subset)[..., None]
-        return self.sag.image * m + self.base_image * (1 - m)
-
-    def _top5(self, subset):
-        x, _ = self.clf.prepare(self._shown(subset))
-        probs = self.clf.probs(x)[0]
-        values, indices = probs.topk(min(5, len(probs)))
-        return [[self.clf.label(int(i)), float(v)] for v, i in zip(values, indices)], float(probs[self.sag.target])
 
     # -- building -----------------------------------------------------------------------
     def _build(self, width):
@@ -386,7 +375,7 @@ class SAGExplorer(View):
             "key": [_key(n) for n in order], "regions": [list(map(int, n)) for n in order],
             "x": [pos[n][0] for n in order], "y": [pos[n][1] for n in order],
             "p": [graph.nodes[n]["p"] for n in order], "relative": [graph.nodes[n]["relative"] for n in order],
-            "size": [len(n) for n in order], "thumb": [_png(self._shown(n)) for n in order],
+            "size": [len(n) for n in order], "thumb": [_png(g.shown(n)) for n in order],
             "name": ["{" + ", ".join(map(str, n)) + "}" for n in order],
             "via": [_via(graph, n) for n in order]}, name="sag-nodes")
         links = list(graph.edges(data=True))
@@ -547,7 +536,7 @@ class SAGExplorer(View):
         at = self._lookup()
         if at is not None and self.known.data["top5"][at]:
             return
-        top5, p = self._top5(self.selected)
+        p, top5 = self.sag.score(self.clf, self.selected)
         data = {k: list(v) for k, v in self.known.data.items()}
         if at is None:
             data["key"].append(_key(self.selected))
