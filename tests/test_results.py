@@ -135,3 +135,11 @@ def test_a_format_of_another_version_says_so(results, tmp_path):
     with pytest.raises(ValueError, match="newer.npz' is an xviz result file of format 'xviz.saliency/9', which this "
                                          "xviz reads not .* made by another version of xviz"):
         xviz.load(tmp_path / "newer.npz")
+
+
+def test_the_two_cluster_classes_have_names_of_their_own():
+    assert L.MapCluster is not summaries.RegionCluster
+    with pytest.warns(DeprecationWarning, match="xviz.methods.layers.Cluster is deprecated .* use xviz.methods.layers.MapCluster"):
+        assert L.Cluster is L.MapCluster
+    with pytest.warns(DeprecationWarning, match="use xviz.methods.summaries.RegionCluster"):
+        assert summaries.Cluster is summaries.RegionCluster

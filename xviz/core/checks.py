@@ -16,7 +16,7 @@ def is_number(value):
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-def whole(value, name, minimum, none=None):
+def checked_int(value, name, minimum, none=None):
     """``value`` as a Python int of at least ``minimum`` (None: any int), or a clear ValueError.
 
     Numpy integers pass (and come back as ``int``, so settings stay JSON-safe); bools,
@@ -25,9 +25,9 @@ def whole(value, name, minimum, none=None):
 
     Examples
     --------
-    >>> whole(np.int64(3), "q", 1), whole(None, "max_nodes", 1, none="no limit")
+    >>> checked_int(np.int64(3), "q", 1), checked_int(None, "max_nodes", 1, none="no limit")
     (3, None)
-    >>> whole(2.0, "beam_width", 1)
+    >>> checked_int(2.0, "beam_width", 1)
     Traceback (most recent call last):
     ...
     ValueError: beam_width must be an int, got 2.0
@@ -41,13 +41,13 @@ def whole(value, name, minimum, none=None):
     return int(value)
 
 
-def real(value, name, minimum=None, above=None):
+def checked_float(value, name, minimum=None, above=None):
     """``value`` as a finite Python float of at least ``minimum`` / more than ``above``, or a
     ValueError naming it (bools, strings and NaN are refused).
 
     Examples
     --------
-    >>> real(np.float32(0.5), "p", above=0)
+    >>> checked_float(np.float32(0.5), "p", above=0)
     0.5
     """
     if not is_number(value) or not math.isfinite(value):

@@ -6,7 +6,7 @@ import torch
 from ..core.images import baseline as make_baseline
 from ..core.images import baseline_setting
 from .heatmap import run_heatmap
-from ..core.checks import whole
+from ..core.checks import checked_int
 
 OUTPUTS = ("prob", "logit")
 
@@ -87,7 +87,7 @@ def _steps(steps):
     if isinstance(steps, str) and steps == "auto":
         return steps
     try:
-        return whole(steps, "steps", 1)
+        return checked_int(steps, "steps", 1)
     except ValueError as error:
         raise ValueError(f"steps must be 'auto' or an int of at least 1, got {steps!r}") from error
 

@@ -46,7 +46,7 @@ from ..core.images import baseline as make_baseline
 from ..core.images import baseline_setting, compose, mask_side, upsample_mask
 from .heatmap import run_heatmap
 from ..core.progress import progress as progress_bar
-from ..core.checks import is_int, preset_settings, real, whole
+from ..core.checks import is_int, preset_settings, checked_float, checked_int
 
 PRESETS = {
     # The papers' settings: I-GOS l1 1, l2 20, 15 iterations, 20 integration steps;
@@ -69,11 +69,11 @@ def _settings(method, preset, device, overrides):
     if cfg["line_search_batch"] == "auto":  # the result does not depend on it, only the cost
         cfg["line_search_batch"] = 4 if device.type == "cuda" else 1
     for key in ("iterations", "steps", "line_search_batch"):
-        cfg[key] = whole(cfg[key], key, 1)
-    cfg["alpha"] = real(cfg["alpha"], "alpha", above=MIN_ALPHA)
+        cfg[key] = checked_int(cfg[key], key, 1)
+    cfg["alpha"] = checked_float(cfg["alpha"], "alpha", above=MIN_ALPHA)
     for key in ("l1", "l2", "noise"):
-        cfg[key] = real(cfg[key], key, minimum=0)
-    cfg["sigma"] = real(cfg["sigma"], "sigma", above=0)
+        cfg[key] = checked_float(cfg[key], key, minimum=0)
+    cfg["sigma"] = checked_float(cfg["sigma"], "sigma", above=0)
     if not isinstance(cfg["adapt_l1"], bool):
         raise ValueError(f"adapt_l1 must be True or False, got {cfg['adapt_l1']!r}")
     return {"preset": preset, **cfg}
@@ -265,7 +265,7 @@ class _Optimiser:
 
 def _run(method, clf, images, target, preset, seed, progress, overrides):
     cfg = _settings(method, preset, clf.device, overrides)
-    seed = whole(seed, "seed", None)
+    seed = checked_int(seed, "seed", None)
     mask_side(cfg["size"], clf.size)  # refused before any pass
 
     def compute(clf, x, targets):

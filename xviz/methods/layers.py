@@ -53,7 +53,7 @@ from ..core.checks import is_int
 from ..core.images import to_numpy
 from ..core.result import Result, deprecated, load_as
 from .heatmap import normalize_map, scale_rows
-from ..core.checks import real, whole
+from ..core.checks import checked_float, checked_int
 from ..core.files import write_npz
 from ..core.progress import progress as progress_bar
 from .cam import channel_weights
@@ -122,7 +122,7 @@ def resolve_layers(clf, layers="auto"):
 
 # -- clustering one layer ----------------------------------------------------------------------
 @dataclass(eq=False)
-class Cluster:
+class MapCluster:
     """A group of feature maps of one layer that respond alike.
 
     Attributes
@@ -150,7 +150,7 @@ class Cluster:
 
     def __repr__(self):
         named = f", label={self.label!r}" if self.label else ""
-        return f"Cluster(weight={self.weight:.3f}, {len(self.members)} maps{named})"
+        return f"MapCluster(weight={self.weight:.3f}, {len(self.members)} maps{named})"
 
 
 @dataclass(eq=False)
@@ -167,7 +167,7 @@ class LayerClusters:
         Its relative depth in the network: position among all spatial layers, 0 (first) to 1 (last).
     shape : tuple
         (C, h, w) of the layer's output.
-    clusters : list of Cluster
+    clusters : list of MapCluster
         The clusters kept, heaviest first.
     shares : numpy.ndarray
         C: every map's share of the layer's total weight (zeros when the total is 0).
@@ -327,7 +327,7 @@ def cluster_layer(acts, weights, cfg, size, name="layer", index=0, depth=0.0):
         lowres.append((w[:, None, None] * acts[idx]).sum(0) / w.sum())
         members.append(idx)
     big = normalize_map(torch.stack(lowres), size).cpu().numpy()
-    clusters = [Cluster(members=idx.cpu().numpy(), shares=shares[idx].float().cpu().numpy(),
+    clusters = [MapCluster(members=idx.cpu().numpy(), shares=shares[idx].float().cpu().numpy(),
                         weight=float(shares[idx].sum()), lowres=low.float().cpu().numpy(), map=m)
                 for idx, low, m in zip(members, lowres, big)]
     return LayerClusters(layer=name, index=index, depth=depth, shape=tuple(acts.shape), clusters=clusters,
@@ -458,7 +458,7 @@ class LayerExplanation(Result, Mapping):
 
         Returns
         -------
-        list of Cluster
+        list of MapCluster
             Heaviest first.
         """
         lc = self._layer(layer)
@@ -474,7 +474,7 @@ class LayerExplanation(Result, Mapping):
             weights = np.array([c.weight for c in parts])
             low = np.tensordot(weights, np.stack([c.lowres for c in parts]), 1) / weights.sum()
             order = np.argsort(np.concatenate([c.members for c in parts]), kind="stable")
-            out.append(Cluster(members=np.concatenate([c.members for c in parts])[order],
+            out.append(MapCluster(members=np.concatenate([c.members for c in parts])[order],
                                shares=np.concatenate([c.shares for c in parts])[order], weight=float(weights.sum()),
                                lowres=low.astype(np.float32),
                                map=normalize_map(torch.as_tensor(low[None]), size)[0].numpy(),
@@ -503,7 +503,7 @@ class LayerExplanation(Result, Mapping):
     def _from_parts(cls, meta, data, clf=None):
         layers = {}
         for li, m in enumerate(meta["layers"]):
-            clusters = [Cluster(members=data[f"l{li}_c{ci}_members"], shares=data[f"l{li}_c{ci}_shares"],
+            clusters = [MapCluster(members=data[f"l{li}_c{ci}_members"], shares=data[f"l{li}_c{ci}_shares"],
                                 weight=c["weight"], lowres=data[f"l{li}_c{ci}_lowres"],
                                 map=data[f"l{li}_c{ci}_map"], label=c["label"])
                         for ci, c in enumerate(m["clusters"])]
@@ -530,12 +530,12 @@ def _check(cfg):
             or not 2 <= k[0] <= k[1]):
         raise ValueError(f"clusters must be a range (k_min, k_max) of ints with 2 <= k_min <= k_max, got {k!r}")
     cfg["clusters"] = tuple(int(v) for v in k)
-    cfg["min_share"] = real(cfg["min_share"], "min_share (a multiple of 1 / C, the mean share)", minimum=0)
-    cfg["components"] = whole(cfg["components"], "components", 2)
+    cfg["min_share"] = checked_float(cfg["min_share"], "min_share (a multiple of 1 / C, the mean share)", minimum=0)
+    cfg["components"] = checked_int(cfg["components"], "components", 2)
     if cfg["embedding"] not in EMBEDDINGS:
         raise ValueError(f"unknown embedding {cfg['embedding']!r}; choose one of {', '.join(map(repr, EMBEDDINGS))}")
-    cfg["perplexity"] = real(cfg["perplexity"], "perplexity", above=0)
-    cfg["seed"] = whole(cfg["seed"], "seed", None)
+    cfg["perplexity"] = checked_float(cfg["perplexity"], "perplexity", above=0)
+    cfg["seed"] = checked_int(cfg["seed"], "seed", None)
 
 
 def explain(clf, images, target=None, layers="auto", *, min_share=0.9, clusters=(3, 8), components=50,
@@ -920,3 +920,10 @@ def aggregate(explanations, text_model="auto", threshold=0.4):
         entry["clusters"].append(ci)
     return GlobalExplanation(groups=found, entries=list(entries.values()), text_model=name,
                              threshold=float(threshold), images=len(items))
+
+
+def __getattr__(name):
+    if name == "Cluster":  # the name before 0.2, when two modules each had a Cluster
+        deprecated(f"{__name__}.Cluster", f"{__name__}.MapCluster")
+        return MapCluster
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,7 +8,7 @@ from ..core.images import baseline as make_baseline
 from ..core.images import baseline_setting
 from ..core.checks import is_int
 from .heatmap import run_heatmap
-from ..core.checks import real, whole
+from ..core.checks import checked_float, checked_int
 from ..core.progress import progress as progress_bar
 
 # Masked images made and scored at a time (one per image when a batch has more images):
@@ -61,7 +61,7 @@ def rise(clf, images, target=None, n_masks=4000, cells=7, p=0.5, baseline="black
     """
     size = clf.size
     n_masks, cells, p = _checked(n_masks, cells, p, size)
-    seed = whole(seed, "seed", None)
+    seed = checked_int(seed, "seed", None)
 
     def compute(clf, x, targets):
         grids, shifts = random_grids(n_masks, cells, p, size, seed)
@@ -81,12 +81,12 @@ def rise(clf, images, target=None, n_masks=4000, cells=7, p=0.5, baseline="black
 
 
 def _checked(n_masks, cells, p, size):
-    n_masks = whole(n_masks, "n_masks", 1)
+    n_masks = checked_int(n_masks, "n_masks", 1)
     # One cell is the whole image, shown or hidden: every pixel gets the same saliency.
     if not is_int(cells) or not 2 <= cells <= min(size):
         raise ValueError(f"cells must be an int between 2 and {min(size)} (the classifier's smaller input side), "
                          f"got {cells!r}")
-    p = real(p, "p")
+    p = checked_float(p, "p")
     if not 0 < p < 1:
         raise ValueError(f"p, the probability of keeping a cell, must lie strictly between 0 and 1, got {p!r}")
     return n_masks, int(cells), p

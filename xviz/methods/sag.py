@@ -56,7 +56,7 @@ from ..core.images import baseline_setting
 from ..core.images import compose, to_numpy, to_tensor, upsample_mask
 from ..core.result import Result, deprecated, load_as
 from ..core.progress import progress as progress_bar
-from ..core.checks import is_int, real, whole
+from ..core.checks import is_int, checked_float, checked_int
 
 KINDS = ("grid", "slic")
 MIN_P_FULL = 1e-4
@@ -594,7 +594,7 @@ def _check(cfg, image_size):
     if cfg["regions"] not in KINDS:
         raise ValueError(f"unknown regions {cfg['regions']!r}; accepted: {', '.join(map(repr, KINDS))}")
     for key in ("threshold", "expand_threshold"):
-        cfg[key] = real(cfg[key], key)
+        cfg[key] = checked_float(cfg[key], key)
     if not 0 < cfg["threshold"] <= 1:
         raise ValueError(f"threshold must be in (0, 1] (a share of the full image's probability), "
                          f"got {cfg['threshold']!r}")
@@ -602,9 +602,9 @@ def _check(cfg, image_size):
         raise ValueError(f"expand_threshold must be in [0, 1), got {cfg['expand_threshold']!r}")
     for key, minimum in [("beam_width", 1), ("q", 1), ("max_roots", 1), ("n_segments", 1),
                          ("max_overlap", 0), ("restarts", 0), ("order_iterations", 0), ("seed", None)]:
-        cfg[key] = whole(cfg[key], key, minimum)
+        cfg[key] = checked_int(cfg[key], key, minimum)
     for key in ("max_nodes", "max_children"):
-        cfg[key] = whole(cfg[key], key, 1, none="no limit")
+        cfg[key] = checked_int(cfg[key], key, 1, none="no limit")
     return cfg
 
 

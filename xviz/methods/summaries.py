@@ -67,7 +67,7 @@ from ..core.images import baseline as make_baseline
 from ..core.images import blur, compose, mask_side, to_numpy, upsample_mask
 from .heatmap import Saliency
 from ..core.result import Result, deprecated, load_as
-from ..core.checks import is_int, preset_settings, real, whole
+from ..core.checks import is_int, preset_settings, checked_float, checked_int
 from ..core.progress import progress as progress_bar
 from .igos import tv
 
@@ -96,7 +96,7 @@ BLOCK = 128  # shown images composed per scoring call: bounds the memory of one 
 def _settings(preset, device, overrides):
     preset, cfg = preset_settings(PRESETS, preset, device, COMMON, overrides)
     for key in ("smooth_iterations", "sharp_iterations", "min_images"):
-        cfg[key] = whole(cfg[key], key, 2 if key == "min_images" else 0)
+        cfg[key] = checked_int(cfg[key], key, 2 if key == "min_images" else 0)
     for key in ("threshold", "cover", "same_region"):
         if not 0 < float(cfg[key]) < 1:
             raise ValueError(f"{key} must be in (0, 1), got {cfg[key]!r}")
@@ -105,13 +105,13 @@ def _settings(preset, device, overrides):
     if not 0 <= float(cfg["position"]) <= 1:
         raise ValueError(f"position must be in [0, 1] (the weight of position against appearance), "
                          f"got {cfg['position']!r}")
-    cfg["max_clusters"] = whole(cfg["max_clusters"], "max_clusters", 1, none="every coherent cluster")
+    cfg["max_clusters"] = checked_int(cfg["max_clusters"], "max_clusters", 1, none="every coherent cluster")
     for key in ("lr", "beta", "scale_ratio", "position_sigma"):
-        cfg[key] = real(cfg[key], key, above=0)
+        cfg[key] = checked_float(cfg[key], key, above=0)
     for key in ("mask_blur", "smooth_l1", "smooth_tv", "sharp_l1", "sharp_tv", "binarise", "preference"):
-        cfg[key] = real(cfg[key], key, minimum=0)  # 0 turns a weight off
+        cfg[key] = checked_float(cfg[key], key, minimum=0)  # 0 turns a weight off
     for key, what in (("min_area", "a share of the image"), ("keep", "a share of the way from chance to typical")):
-        cfg[key] = real(cfg[key], key)
+        cfg[key] = checked_float(cfg[key], key)
         if not 0 <= cfg[key] <= 1:
             raise ValueError(f"{key} must be in [0, 1] ({what}), got {cfg[key]!r}")
     if cfg["method"] not in METHODS:
@@ -512,7 +512,7 @@ class Region:
 
 
 @dataclass(eq=False)
-class Cluster:
+class RegionCluster:
     """A visual summary: regions of several images that the network sees alike.
 
     Attributes
@@ -536,7 +536,7 @@ class Cluster:
         return sorted({r.image for r in self.members})
 
     def __repr__(self):
-        return f"Cluster({len(self.members)} regions of {len(self.images)} images, coherence={self.coherence:.3f})"
+        return f"RegionCluster({len(self.members)} regions of {len(self.images)} images, coherence={self.coherence:.3f})"
 
 
 def _cluster_line(k, c):
@@ -568,7 +568,7 @@ class Summary(Result):
         what the score needs).
     regions : list of list of Region
         Per image, its components, by score drop (highest first).
-    clusters : list of Cluster
+    clusters : list of RegionCluster
         The kept summaries, by coherence (highest first).
     settings : dict
         Parameters, preset, model name, the layer used for the features.
@@ -659,7 +659,7 @@ class Summary(Result):
                                 mask=region_mask(arrays["labels"][m["image"]], m["kind"], m["component"], box)))
         return cls(target=meta["target"], label=meta["label"],
                    regions=[[table[k] for k in per] for per in meta["regions"]],
-                   clusters=[Cluster(members=[table[k] for k in c["members"]], coherence=c["coherence"])
+                   clusters=[RegionCluster(members=[table[k] for k in c["members"]], coherence=c["coherence"])
                              for c in meta["clusters"]],
                    settings=meta["settings"], history=meta["history"], passes=meta["passes"],
                    seconds=meta["seconds"], **arrays)
@@ -799,7 +799,7 @@ def fit(clf, images, target=None, *, preset="auto", layer="auto", progress=True,
             chosen, threshold, chance = _keep_clusters(groups, S, kept_owners, cfg)
     per_image = [sorted((props.region(p, drops) for p in props.components if props.owners[p] == i),
                         key=lambda r: -r.drop) for i in range(len(x))]
-    clusters = [Cluster(members=[props.region(kept[m], drops, S[members[0], m]) for m in members], coherence=c)
+    clusters = [RegionCluster(members=[props.region(kept[m], drops, S[members[0], m]) for m in members], coherence=c)
                 for members, c in chosen]
     history = {**mask_history, "proposals": len(props.items), "proposals_kept": len(kept),
                "clusters_found": len(groups), "coherence_threshold": threshold, "chance": chance, "method": used,
@@ -918,3 +918,10 @@ def compare(a, b, min_overlap=0.3, side=64):
     return Comparison(names=(a.settings.get("model", "a"), b.settings.get("model", "b")), overlap=overlap,
                       matches=matches, only_a=[i for i in range(len(fa)) if i not in matched_a],
                       only_b=[j for j in range(len(fb)) if j not in matched_b])
+
+
+def __getattr__(name):
+    if name == "Cluster":  # the name before 0.2, when two modules each had a Cluster
+        deprecated(f"{__name__}.Cluster", f"{__name__}.RegionCluster")
+        return RegionCluster
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

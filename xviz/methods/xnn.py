@@ -45,7 +45,7 @@ from ..core.classifier import Classifier
 from ..core.files import DamagedFile, FileParts, json_text, npz_file, read_npz, write_npz
 from ..core.result import Result, deprecated, load_as
 from .heatmap import normalize_map
-from ..core.checks import merged, real, whole
+from ..core.checks import merged, checked_float, checked_int
 from ..core.progress import progress as progress_bar
 from .cam import channel_weights, class_map
 
@@ -211,6 +211,11 @@ class XNN(Result):
     def _unscale(self, y):
         return y * self.stats["y_std"] + self.stats["y_mean"]
 
+    def class_weights(self):
+        """m x k tensor: what one unit of each concept adds to each class's logit (the concept
+        head's weights, in logit units)."""
+        return self.net.head.weight * self.stats["y_std"]
+
     def concepts(self, z):
         """Concept activations of pooled raw features z (n x C tensor)."""
         return self.net.embed(self._standardise(z.to(self.clf.device)))
@@ -248,7 +253,7 @@ class XNN(Result):
                 heat.append(normalize_map(class_map(maps.detach(), channel_weights(maps.detach(), g, "generalised")),
                                           self.clf.size))
         e = e.detach()
-        w = self.net.head.weight * self.stats["y_std"]      # m x k, in logit units
+        w = self.class_weights()
         bias = self._unscale(self.net.head.bias)
         contributions = e[:, None, :] * w[None]
         numpy = lambda t: t.detach().cpu().numpy()
@@ -386,13 +391,13 @@ def _baselines(z, y, train, test, k, seed):
 
 # -- fitting -----------------------------------------------------------------------------------
 def _settings(n_concepts, seed, overrides):
-    cfg = {**merged(DEFAULTS, overrides), "n_concepts": whole(n_concepts, "n_concepts", 1),
-           "seed": whole(seed, "seed", None)}
+    cfg = {**merged(DEFAULTS, overrides), "n_concepts": checked_int(n_concepts, "n_concepts", 1),
+           "seed": checked_int(seed, "seed", None)}
     for key in ("epochs", "hidden", "examples"):
-        cfg[key] = whole(cfg[key], key, 1)
+        cfg[key] = checked_int(cfg[key], key, 1)
     for key in ("lr", "q"):
-        cfg[key] = real(cfg[key], key, above=0)
-    cfg["holdout"] = real(cfg["holdout"], "holdout")
+        cfg[key] = checked_float(cfg[key], key, above=0)
+    cfg["holdout"] = checked_float(cfg["holdout"], "holdout")
     if not 0 <= cfg["holdout"] < 1:
         raise ValueError(f"holdout must be in [0, 1) (a share of the images), got {cfg['holdout']!r}")
     return cfg

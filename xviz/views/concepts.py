@@ -198,7 +198,7 @@ class ConceptBoard(View):
         self.top = np.asarray(model.top if model.examples is not None else _ranked(ex.activations, per_concept))
         self.n_images, self.n_concepts = ex.activations.shape
         self.labels = list(model.class_labels)
-        self.weights = model.net.head.weight.detach().cpu().numpy() * model.stats["y_std"]  # m x k, logit units
+        self.weights = model.class_weights().detach().cpu().numpy()  # m x k, logit units
         # Each concept's strongest activation among the top examples and the shown images.
         self.reference = np.maximum(self.column_examples.activations.max(0), ex.activations.max(0))
         self.width = int(width)
