@@ -73,7 +73,7 @@ def test_results_of_different_images_or_classes_are_refused(digit_results):
 
 
 def test_show_refuses_other_objects():
-    with pytest.raises(ValueError, match="no view for int"):
+    with pytest.raises(ValueError, match=r"no view for a int \(3\)"):
         xviz.show(3)
 
 

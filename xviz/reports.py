@@ -66,6 +66,8 @@ def report(clf, image, results, path, top=5):
     from .methods.heatmap import Saliency
 
     results = [results] if isinstance(results, Saliency) else list(results)
+    if not results:
+        raise ValueError("results is empty: a report shows heatmaps of the image, e.g. [xviz.gradcam(clf, image)]")
     x, batch = clf.prepare(image)
     if batch:
         raise ValueError(f"a report is of one image, got a batch of {len(x)}; write one report per image")

@@ -41,6 +41,27 @@ def checked_int(value, name, minimum, none=None):
     return int(value)
 
 
+SEEDS = 2**32  # numpy's and scikit-learn's seeds are below this; torch takes them too
+
+
+def checked_seed(value, name="seed"):
+    """A random seed: an int in 0..2**32 - 1 (every library xviz seeds takes those; 2**70
+    failed deep inside numpy).
+
+    Examples
+    --------
+    >>> checked_seed(7)
+    7
+    >>> checked_seed(-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: seed must be an int in 0..4294967295, got -1
+    """
+    if not is_int(value) or not 0 <= value < SEEDS:
+        raise ValueError(f"{name} must be an int in 0..{SEEDS - 1}, got {value!r}")
+    return int(value)
+
+
 def checked_float(value, name, minimum=None, above=None):
     """``value`` as a finite Python float of at least ``minimum`` / more than ``above``, or a
     ValueError naming it (bools, strings and NaN are refused).

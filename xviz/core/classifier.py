@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from . import images as _images
-from .checks import is_int
+from .checks import checked_int, is_int
 from .state import default_device, preserved
 
 def _as_names(entry):
@@ -84,9 +84,7 @@ class Classifier:
         self.std = self._channel_stat(std, "std")
         if torch.any(self.std <= 0):
             raise ValueError(f"std must be positive, got {std!r}")
-        if int(chunk_size) < 1:
-            raise ValueError(f"chunk_size must be at least 1, got {chunk_size!r}")
-        self.chunk_size = int(chunk_size)
+        self.chunk_size = checked_int(chunk_size, "chunk_size", 1)  # "8" or 2.7 were coerced silently
         self._names = [_as_names(e) for e in labels] if labels is not None else None
         self.name = name or type(model).__name__
         self._outputs_checked = False

@@ -30,7 +30,9 @@ def json_text(data):
     return json.dumps(data, default=_plain)
 
 
-def _folder_exists(path):
+def writable(path):
+    """``path`` as a Path, or a FileNotFoundError naming its folder when that is missing or a file."""
+    path = Path(path)
     if not path.parent.is_dir():  # said plainly: numpy and open() name only the file
         why = "is a file, not a folder" if path.parent.exists() else "does not exist"
         raise FileNotFoundError(f"cannot write '{path}': the folder '{path.parent}' {why}")
@@ -39,14 +41,14 @@ def _folder_exists(path):
 
 def write_npz(path, **arrays):
     """Write arrays to a compressed .npz (no pickle); return the path written."""
-    path = _folder_exists(npz_file(path))
+    path = writable(npz_file(path))
     np.savez_compressed(path, **arrays)
     return path
 
 
 def write_json(path, data):
     """Write ``data`` as JSON (numpy numbers as plain ones); return the path written."""
-    path = _folder_exists(Path(path))
+    path = writable(Path(path))
     path.write_text(json_text(data))
     return path
 
@@ -119,14 +121,17 @@ def read_npz(path, fmt, what):
     of that kind gives a ValueError that names the file and says what it is instead (a
     :class:`DamagedFile` where it is cut off or damaged, or lacks a part)."""
     file = npz_file(path, reading=True)
-    try:
-        data = np.load(file, allow_pickle=False)
-    except (ValueError, EOFError, zipfile.BadZipFile, OSError) as error:
-        if isinstance(error, FileNotFoundError) or not file.is_file():
-            raise
-        raise _not_npz(file, what) from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise _not_npz(file, what)
+    with open(file, "rb") as handle:  # ours to close: numpy leaves its own open when a cut-off zip fails
+        try:
+            data = np.load(handle, allow_pickle=False)
+        except (ValueError, EOFError, zipfile.BadZipFile, OSError):
+            raise _not_npz(file, what) from None
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise _not_npz(file, what)
+        return _read_open_npz(data, file, fmt, what)
+
+
+def _read_open_npz(data, file, fmt, what):
     with data:
         meta = read_meta(data, file, fmt, what)
         what = fmt[meta["format"]] if isinstance(fmt, dict) else what  # now the kind is known

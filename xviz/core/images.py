@@ -74,9 +74,14 @@ def _to_unit_float(array, original):
         _reject(original, "it contains NaN or infinite values")
     lo, hi = float(array.min()), float(array.max())
     if lo < 0.0 or hi > 1.0:
-        _reject(original, f"float values must lie in [0, 1] but range over [{lo:.3g}, {hi:.3g}] "
+        _reject(original, f"float values must lie in [0, 1] but range over [{_exact(lo)}, {_exact(hi)}] "
                           "(divide 8-bit values by 255)")
     return array.astype(np.float32)
+
+
+def _exact(value):
+    """A number shown short where that is exact, else in full: 1.0000002 must not read as 1."""
+    return f"{value:.3g}" if float(f"{value:.3g}") == value else repr(value)
 
 
 def _from_numpy(array, original):

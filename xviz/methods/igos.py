@@ -46,7 +46,7 @@ from ..core.images import baseline as make_baseline
 from ..core.images import baseline_setting, compose, mask_side, upsample_mask
 from .heatmap import run_heatmap
 from ..core.progress import progress as progress_bar
-from ..core.checks import is_int, preset_settings, checked_float, checked_int
+from ..core.checks import checked_float, checked_int, checked_seed, is_int, preset_settings
 
 PRESETS = {
     # The papers' settings: I-GOS l1 1, l2 20, 15 iterations, 20 integration steps;
@@ -265,7 +265,7 @@ class _Optimiser:
 
 def _run(method, clf, images, target, preset, seed, progress, overrides):
     cfg = _settings(method, preset, clf.device, overrides)
-    seed = checked_int(seed, "seed", None)
+    seed = checked_seed(seed)
     mask_side(cfg["size"], clf.size)  # refused before any pass
 
     def compute(clf, x, targets):

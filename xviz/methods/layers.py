@@ -49,7 +49,7 @@ from torch import nn
 
 from ..core.state import default_device
 from ..core.capture import spatial_layer, spatial_layers
-from ..core.checks import is_int
+from ..core.checks import checked_seed, is_int
 from ..core.images import to_numpy
 from ..core.result import Result, deprecated, load_as
 from .heatmap import normalize_map, scale_rows
@@ -305,6 +305,10 @@ def cluster_layer(acts, weights, cfg, size, name="layer", index=0, depth=0.0):
     if total <= 0:  # nothing in this layer pushes the class up: no cluster to show
         return _empty_layer(name, index, depth, acts, np.zeros(len(weights), np.float32), total)
     shares = weights / total
+    if cfg["min_share"] >= len(shares):  # a share is at most 1: no map could pass, every layer would look empty
+        raise ValueError(f"min_share={cfg['min_share']:g} keeps no map of layer {name!r}: a map is kept when its "
+                         f"share is above min_share / C, and a share is at most 1, so min_share must be below the "
+                         f"layer's C = {len(shares)} maps (the default, 0.9, drops the maps below 0.9 x the mean)")
     kept = torch.nonzero(shares > cfg["min_share"] / len(shares)).flatten()
     if len(kept) == 0:  # min_share >= 1 and every map weighs the same
         return _empty_layer(name, index, depth, acts, shares.float().cpu().numpy(), total)
@@ -535,7 +539,7 @@ def _check(cfg):
     if cfg["embedding"] not in EMBEDDINGS:
         raise ValueError(f"unknown embedding {cfg['embedding']!r}; choose one of {', '.join(map(repr, EMBEDDINGS))}")
     cfg["perplexity"] = checked_float(cfg["perplexity"], "perplexity", above=0)
-    cfg["seed"] = checked_int(cfg["seed"], "seed", None)
+    cfg["seed"] = checked_seed(cfg["seed"])
 
 
 def explain(clf, images, target=None, layers="auto", *, min_share=0.9, clusters=(3, 8), components=50,

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from ..core.images import baseline as make_baseline
 from ..core.images import baseline_setting
-from ..core.checks import is_int
+from ..core.checks import checked_seed, is_int
 from .heatmap import run_heatmap
 from ..core.checks import checked_float, checked_int
 from ..core.progress import progress as progress_bar
@@ -61,7 +61,7 @@ def rise(clf, images, target=None, n_masks=4000, cells=7, p=0.5, baseline="black
     """
     size = clf.size
     n_masks, cells, p = _checked(n_masks, cells, p, size)
-    seed = checked_int(seed, "seed", None)
+    seed = checked_seed(seed)
 
     def compute(clf, x, targets):
         grids, shifts = random_grids(n_masks, cells, p, size, seed)

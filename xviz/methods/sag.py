@@ -56,7 +56,7 @@ from ..core.images import baseline_setting
 from ..core.images import compose, to_numpy, to_tensor, upsample_mask
 from ..core.result import Result, deprecated, load_as
 from ..core.progress import progress as progress_bar
-from ..core.checks import is_int, checked_float, checked_int
+from ..core.checks import checked_float, checked_int, checked_seed, is_int
 
 KINDS = ("grid", "slic")
 MIN_P_FULL = 1e-4
@@ -116,9 +116,16 @@ def slic_segments(image, n_segments):
     return np.unique(labels, return_inverse=True)[1].reshape(labels.shape).astype(np.int32)
 
 
+MIN_SEGMENT = 16  # pixels: SLIC regions smaller than 4 x 4 are noise, not parts of an object
+
+
 def _regions(kind, image, grid, n_segments):
     """(segments H x W int32, footprints R x H x W) of an H x W x 3 image."""
     size = image.shape[:2]
+    if kind == "slic" and n_segments > size[0] * size[1] // MIN_SEGMENT:
+        raise ValueError(f"n_segments={n_segments} asks for regions of {size[0] * size[1] / n_segments:.2g} pixels "
+                         f"on the {size[0]} x {size[1]} input: at most {size[0] * size[1] // MIN_SEGMENT} (regions of "
+                         f"{MIN_SEGMENT} pixels or more)")
     if kind == "slic":
         segments = slic_segments(image, n_segments)
         return segments, region_footprints(kind, size, segments=segments)
@@ -601,8 +608,9 @@ def _check(cfg, image_size):
     if not 0 <= cfg["expand_threshold"] < 1:
         raise ValueError(f"expand_threshold must be in [0, 1), got {cfg['expand_threshold']!r}")
     for key, minimum in [("beam_width", 1), ("q", 1), ("max_roots", 1), ("n_segments", 1),
-                         ("max_overlap", 0), ("restarts", 0), ("order_iterations", 0), ("seed", None)]:
+                         ("max_overlap", 0), ("restarts", 0), ("order_iterations", 0)]:
         cfg[key] = checked_int(cfg[key], key, minimum)
+    cfg["seed"] = checked_seed(cfg["seed"])
     for key in ("max_nodes", "max_children"):
         cfg[key] = checked_int(cfg[key], key, 1, none="no limit")
     return cfg

@@ -45,7 +45,7 @@ from ..core.classifier import Classifier
 from ..core.files import DamagedFile, FileParts, json_text, npz_file, read_npz, write_npz
 from ..core.result import Result, deprecated, load_as
 from .heatmap import normalize_map
-from ..core.checks import merged, checked_float, checked_int
+from ..core.checks import checked_float, checked_int, checked_seed, merged
 from ..core.progress import progress as progress_bar
 from .cam import channel_weights, class_map
 
@@ -392,7 +392,7 @@ def _baselines(z, y, train, test, k, seed):
 # -- fitting -----------------------------------------------------------------------------------
 def _settings(n_concepts, seed, overrides):
     cfg = {**merged(DEFAULTS, overrides), "n_concepts": checked_int(n_concepts, "n_concepts", 1),
-           "seed": checked_int(seed, "seed", None)}
+           "seed": checked_seed(seed)}
     for key in ("epochs", "hidden", "examples"):
         cfg[key] = checked_int(cfg[key], key, 1)
     for key in ("lr", "q"):

@@ -56,13 +56,15 @@ def show(result, **kwargs):
     'HeatmapView'
     """
     items = list(result) if isinstance(result, (list, tuple)) else [result]
-    views = {view_class(item) for item in items}
-    if len(views) == 1 and None not in views:
-        view = views.pop()
-        if view.__name__ == "HeatmapView":  # the one view that shows several results side by side
-            return view(items, **kwargs)
-        if len(items) == 1:
-            return view(items[0], **kwargs)
+    views = [view_class(item) for item in items]
+    if isinstance(result, (list, tuple)) and items:
+        for i, (item, view) in enumerate(zip(items, views)):
+            if view is None or view.__name__ != "HeatmapView":  # the one view of several results side by side
+                raise ValueError(f"xviz.show shows a list of Saliency results side by side; item {i} is "
+                                 f"{_described(item)}")
+        return views[0](items, **kwargs)
+    if items and views[0] is not None:
+        return views[0](items if views[0].__name__ == "HeatmapView" else items[0], **kwargs)
     raise ValueError(f"xviz.show has no view for {_described(result)}; it shows Saliency (one or a list), SAG, "
                      f"XNN, Summary, LayerExplanation and GlobalExplanation results")
 
@@ -71,7 +73,8 @@ def _described(result):
     if isinstance(result, (list, tuple)):
         kinds = sorted({type(item).__name__ for item in result})
         return f"a {type(result).__name__} of {', '.join(kinds) or 'nothing'}"
-    return type(result).__name__
+    text = repr(result)
+    return f"a {type(result).__name__} ({text[:40] + '...' if len(text) > 40 else text})"
 
 
 def _display(result):
