@@ -4,6 +4,7 @@ import pytest
 import torch
 from PIL import Image
 
+from xviz.core import images
 from xviz.core.images import baseline, blur, is_batch, load_image, load_images
 
 
@@ -155,3 +156,35 @@ def test_baselines():
         baseline(x, "noise")
     with pytest.raises(ValueError, match="shape"):
         baseline(x, torch.ones(3, 8, 8))
+
+
+def test_a_far_larger_image_is_reduced_while_it_is_read(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    big = (rng.random((1200, 1000, 3)) * 255).astype(np.uint8)
+    near = (64, 64)
+    reduced = images.load_image(big, near=near)
+    assert reduced.shape == (171, 142, 3)  # a whole factor (7) that keeps at least twice the size
+    full = images.load_image(big)
+    np.testing.assert_allclose(reduced, full[:1197, :994].reshape(171, 7, 142, 7, 3).mean((1, 3)), atol=1e-6)
+    # Brought to the model's size, it is the same picture as the full-size path gives
+    a = images.resize(images.to_tensor(reduced), near)
+    b = images.resize(images.to_tensor(full), near)
+    assert float((a - b).abs().mean()) < 0.01
+    Image.fromarray(big).save(tmp_path / "big.png")
+    assert images.load_image(tmp_path / "big.png", near=near).shape == (172, 143, 3)  # PIL keeps the edge blocks
+    grey = images.load_image(big[..., 0].astype(np.float32) / 255, near=near)
+    np.testing.assert_allclose(grey[..., 0], grey[..., 2])
+
+
+def test_an_image_under_four_times_the_size_is_read_exactly():
+    img = np.random.default_rng(1).random((250, 250, 3)).astype(np.float32)
+    assert np.array_equal(images.load_image(img, near=(64, 64)), img)
+
+
+def test_a_bad_pixel_in_a_reduced_image_is_still_refused():
+    img = np.random.default_rng(1).random((1000, 1000, 3)).astype(np.float32)
+    img[900, 10, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        images.load_image(img, near=(32, 32))

@@ -215,7 +215,7 @@ class Classifier:
     # -- images -------------------------------------------------------------------------
     def prepare(self, images):
         """Load, resize and stack images: ``(N x 3 x H x W tensor in [0, 1] on the device, is_batch)``."""
-        arrays, batch = _images.load_images(images)
+        arrays, batch = _images.load_images(images, near=self.size)
         x = torch.cat([_images.resize(_images.to_tensor(a), self.size) for a in arrays])
         return x.clamp(0, 1).to(self.device), batch
 

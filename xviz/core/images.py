@@ -32,7 +32,7 @@ def _reject(image, why):
     raise ValueError(f"cannot use {_describe(image)} as an image: {why}. Accepted: {ACCEPTED}.")
 
 
-def _read_file(path):
+def _read_file(path, near=None):
     from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
@@ -40,25 +40,31 @@ def _read_file(path):
         raise ValueError(f"no image file at '{path}' (accepted: {ACCEPTED})")
     try:
         with Image.open(path) as im:
-            return _from_pil(im)
+            f = _reduction(im.size[::-1], near)
+            if f > 1:
+                im.draft(im.mode, (im.size[0] // f, im.size[1] // f))  # JPEG: decode at a fraction of the size
+            return _from_pil(im, near)
     except (UnidentifiedImageError, OSError) as err:
         raise ValueError(f"'{path}' is not an image file PIL can read ({err})") from err
 
 
-def _from_pil(im):
+def _from_pil(im, near=None):
+    f = _reduction(im.size[::-1], near)
+    if f > 1 and im.mode in ("L", "RGB", "RGBA", "I", "F"):
+        im = im.reduce(f)  # a box average in PIL: no full-size array is made here
     # Grey images of more than 8 bits keep their depth: convert("RGB") would clip them to 255.
     if im.mode.startswith("I;16"):
-        return _from_numpy(np.asarray(im).astype(np.uint16), im)
+        return _from_numpy(np.asarray(im).astype(np.uint16), im, near)
     if im.mode == "I":  # 32-bit integers: some readers' 16-bit grey, or 8-bit values converted
         array = np.asarray(im)
         if array.min() < 0 or array.max() > 65535:
             _reject(im, f"32-bit integer pixels must lie in 0..65535, got {array.min()}..{array.max()}")
         # Values that fit in 8 bits are read as 8-bit, as PIL's convert("RGB") did (a 16-bit image
         # that dark, under 0.4% of its range, would read too bright: say so by giving uint16).
-        return _from_numpy(array.astype(np.uint16 if array.max() > 255 else np.uint8), im)
+        return _from_numpy(array.astype(np.uint16 if array.max() > 255 else np.uint8), im, near)
     if im.mode in ("RGB", "F"):  # as they are (floats are checked to lie in [0, 1])
-        return _from_numpy(np.asarray(im), im)
-    return _from_numpy(np.asarray(im.convert("RGBA" if im.mode in ("RGBA", "LA", "P") else "RGB")), im)
+        return _from_numpy(np.asarray(im), im, near)
+    return _from_numpy(np.asarray(im.convert("RGBA" if im.mode in ("RGBA", "LA", "P") else "RGB")), im, near)
 
 
 def _to_unit_float(array, original):
@@ -84,18 +90,46 @@ def _exact(value):
     return f"{value:.3g}" if float(f"{value:.3g}") == value else repr(value)
 
 
-def _from_numpy(array, original):
-    """H x W, H x W x 1, H x W x 3 or H x W x 4 -> H x W x 3 float32 in [0, 1]."""
+REDUCE_ABOVE = 4  # times the model's input side: larger images are reduced while they are read
+STRIP = 2**22  # pixels converted to float at a time when reducing
+
+
+def _reduction(shape, near):
+    """The whole factor a ``shape`` (h, w) image is reduced by, to stay at least twice
+    ``near``; 1 (none) unless it is over REDUCE_ABOVE times larger on both sides."""
+    if near is None:
+        return 1
+    ratio = min(shape[0] / near[0], shape[1] / near[1])
+    return int(ratio // 2) if ratio >= REDUCE_ABOVE else 1
+
+
+def _from_numpy(array, original, near=None):
+    """H x W, H x W x 1, H x W x 3 or H x W x 4 -> H x W x 3 float32 in [0, 1]; reduced by a
+    whole factor, in strips, when it is far larger than ``near`` (see :func:`load_image`)."""
     if array.size == 0:
         _reject(original, "it is empty")
     if array.ndim == 3 and array.shape[-1] == 1:
         array = array[..., 0]
-    if array.ndim == 2:
-        array = np.repeat(array[..., None], 3, axis=-1)
-    if array.ndim != 3 or array.shape[-1] not in (3, 4):
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[-1] not in (3, 4)):
         _reject(original, f"expected H x W, H x W x 3 or H x W x 4, got {array.ndim} dimensions {tuple(array.shape)}")
     if min(array.shape[:2]) < 2:
         _reject(original, "it must be at least 2 x 2 pixels")
+    f = _reduction(array.shape[:2], near)
+    if f == 1:
+        return _unit_rgb(array, original)
+    h, w = array.shape[0] // f, array.shape[1] // f
+    rows = max(1, STRIP // (w * f * f))  # output rows per strip
+    out = np.empty((h, w, 3), np.float32)
+    for r in range(0, h, rows):  # each strip is made float, averaged and let go before the next
+        strip = _unit_rgb(array[r * f:min(r + rows, h) * f, :w * f], original)
+        out[r:r + rows] = strip.reshape(-1, f, w, f, 3).mean((1, 3))
+    return out
+
+
+def _unit_rgb(array, original):
+    """H x W (grey), H x W x 3 or H x W x 4 -> H x W x 3 float32 in [0, 1]."""
+    if array.ndim == 2:
+        array = np.repeat(array[..., None], 3, axis=-1)
     rgb = _to_unit_float(array, original)
     if rgb.shape[-1] == 4:
         # Composite over white: a transparent background then looks as it does in a viewer.
@@ -104,7 +138,7 @@ def _from_numpy(array, original):
     return np.ascontiguousarray(rgb)
 
 
-def _from_tensor(tensor):
+def _from_tensor(tensor, near=None):
     t = tensor.detach().cpu()
     if t.dtype == torch.bfloat16:  # numpy has no bfloat16
         t = t.float()
@@ -112,10 +146,10 @@ def _from_tensor(tensor):
         t = t.permute(1, 2, 0)
     elif t.ndim != 2:
         _reject(tensor, "tensors must be H x W or C x H x W with C in 1, 3, 4")
-    return _from_numpy(t.numpy(), tensor)
+    return _from_numpy(t.numpy(), tensor, near)
 
 
-def load_image(image):
+def load_image(image, near=None):
     """Turn one image in any accepted form into an H x W x 3 float32 array in [0, 1].
 
     Grayscale becomes three channels; RGBA is composited over white.
@@ -125,6 +159,11 @@ def load_image(image):
     image : str, pathlib.Path, PIL.Image.Image, numpy.ndarray or torch.Tensor
         Numpy arrays are H x W, H x W x 3 or H x W x 4 (uint8, bool or float in [0, 1]);
         tensors are H x W or C x H x W.
+    near : (int, int), optional
+        The size the image will be brought to (a classifier's input). An image more than
+        four times larger on both sides is then reduced while it is read, by a whole factor
+        (a box average) to at least twice that size, so that no full-size float copy is made:
+        a 10000 x 10000 photo costs about its decoded bytes, not 2.7 GB.
 
     Returns
     -------
@@ -142,14 +181,15 @@ def load_image(image):
     >>> load_image(np.zeros((4, 5), dtype=np.uint8)).shape
     (4, 5, 3)
     """
+    near = None if near is None else tuple(near)
     if isinstance(image, (str, Path)):
-        return _read_file(image)
+        return _read_file(image, near)
     if isinstance(image, torch.Tensor):
-        return _from_tensor(image)
+        return _from_tensor(image, near)
     if isinstance(image, np.ndarray):
-        return _from_numpy(image, image)
+        return _from_numpy(image, image, near)
     if type(image).__module__.startswith("PIL."):
-        return _from_pil(image)
+        return _from_pil(image, near)
     _reject(image, "unsupported type")
 
 
@@ -160,13 +200,14 @@ def is_batch(images):
     return isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 4
 
 
-def load_images(images):
-    """Load a single image or a batch; return ``(list of H x W x 3 arrays, is_batch)``."""
+def load_images(images, near=None):
+    """Load a single image or a batch; return ``(list of H x W x 3 arrays, is_batch)``
+    (``near``: see :func:`load_image`)."""
     if not is_batch(images):
-        return [load_image(images)], False
+        return [load_image(images, near)], False
     if len(images) == 0:
         raise ValueError(f"got an empty batch of images; give at least one image ({ACCEPTED})")
-    return [load_image(im) for im in images], True
+    return [load_image(im, near) for im in images], True
 
 
 def to_tensor(array):
