@@ -213,7 +213,7 @@ def test_model_state_is_unchanged(method, square_clf, rng):
     (lambda clf, img: xviz.rise(clf, img, cells=1), "cells must be an int between 2 and 32"),
     (lambda clf, img: xviz.rise(clf, img, cells=33), "cells must be an int between 2 and 32"),
     (lambda clf, img: xviz.rise(clf, img, n_masks=2.5), "n_masks must be an int, got 2.5"),
-    (lambda clf, img: xviz.rise(clf, img, seed=None), "seed must be an int, got None"),
+    (lambda clf, img: xviz.rise(clf, img, seed=None), "seed must be an int in 0..4294967295, got None"),
     (lambda clf, img: xviz.integrated_gradients(clf, img, steps=2.7), "steps must be .auto. or an int of at least 1, got 2.7"),
     (lambda clf, img: xviz.integrated_gradients(clf, img, steps=True), "steps must be .auto. or an int of at least 1, got True"),
     (lambda clf, img: xviz.rise(clf, img, p=1.0), "p, the probability of keeping a cell, must lie strictly"),

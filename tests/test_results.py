@@ -143,3 +143,41 @@ def test_the_two_cluster_classes_have_names_of_their_own():
         assert L.Cluster is L.MapCluster
     with pytest.warns(DeprecationWarning, match="use xviz.methods.summaries.RegionCluster"):
         assert summaries.Cluster is summaries.RegionCluster
+
+
+def _rewritten(path, tmp_path, change):
+    """A copy of an .npz result with ``change(parts)`` applied to its arrays."""
+    with np.load(path) as data:
+        parts = dict(data)
+    change(parts)
+    np.savez(tmp_path / "bad.npz", **parts)
+    return tmp_path / "bad.npz"
+
+
+@pytest.mark.parametrize("kind, change, message", [
+    ("Summary", lambda p: p.update(masks=p["masks"] * 3), "its masks has values outside"),
+    ("Summary", lambda p: p.update(scores=p["scores"][:1]), r"its scores has shape \(1,\), expected \(4,\)"),
+    ("Summary", lambda p: p.update(labels=p["labels"].astype(np.float32)), "its labels is not all non-negative ints"),
+    ("LayerExplanation", lambda p: p.update(image=p["image"] - 1), "its image has values outside"),
+    ("LayerExplanation", lambda p: p.update(l0_shares=p["l0_shares"] * np.nan), "its l0_shares is not all finite"),
+    ("XNN", lambda p: p.update({"net.head.bias": p["net.head.bias"] * np.inf}), "its head.bias is not all finite"),
+    ("XNN", lambda p: p.update({"split.test": p["split.test"] + 10_000}), "its split names images past"),
+])
+def test_npz_results_with_impossible_contents_are_refused(results, clf, tmp_path, kind, change, message):
+    bad = _rewritten(results[kind].save(tmp_path / kind), tmp_path, change)
+    with pytest.raises(DamagedFile, match=f"bad.npz' is a damaged xviz .* file: {message}"):
+        xviz.load(bad, clf)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d["image"].update(base64=d["image"]["base64"][:-12]), "its arrays"),
+    (lambda d: d.update(p_full=1.5), "its p_full is 1.5, not a number in"),
+    (lambda d: d.update(roots=[[0, 999]]), r"its roots name regions outside 0..15"),
+    (lambda d: d["segments"].update(dtype="<f4"), "its segments is not all non-negative ints"),
+])
+def test_a_sag_file_with_impossible_contents_is_refused(results, tmp_path, change, message):
+    data = json.loads(results["SAG"].save(tmp_path / "g.json").read_text())
+    change(data)
+    (tmp_path / "bad.json").write_text(json.dumps(data))
+    with pytest.raises(DamagedFile, match=f"bad.json' is a damaged xviz SAG file.*{message}"):
+        xviz.load(tmp_path / "bad.json")

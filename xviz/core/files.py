@@ -95,6 +95,37 @@ class FileParts(dict):
                           f"version: it has no {key!r}")
 
 
+def valid(parts, name, ndim=None, kind="float", unit=False, shape=None):
+    """The array ``name`` of a result file's parts, checked: its number of dimensions, its
+    leading ``shape`` (a tuple, None for any length), float (finite) or int values (at least
+    0), and values in [0, 1] if ``unit``; anything else is a :class:`DamagedFile` that names
+    the file and the array (a NaN mask or a 0-255 image was read silently before)."""
+    a = parts[name]
+    why = None
+    if ndim is not None and a.ndim != ndim:
+        why = f"has {a.ndim} dimensions {a.shape}, not {ndim}"
+    elif shape is not None and any(want is not None and got != want for got, want in zip(a.shape, shape)):
+        why = f"has shape {a.shape}, expected {tuple('any' if w is None else w for w in shape)}"
+    elif kind == "float" and (not np.issubdtype(a.dtype, np.floating) or not np.isfinite(a).all()):
+        why = "is not all finite floats"
+    elif kind == "int" and (not np.issubdtype(a.dtype, np.integer) or (a.size and a.min() < 0)):
+        why = "is not all non-negative ints"
+    elif unit and a.size and (a.min() < 0 or a.max() > 1):
+        why = f"has values outside [0, 1] ({a.min():.3g}..{a.max():.3g})"
+    if why:
+        raise DamagedFile(f"'{parts.path}' is a damaged xviz {parts.what} file: its {name} {why}")
+    return a
+
+
+def valid_number(parts, name, low=0.0, high=1.0):
+    """A number of a result file's metadata, checked to be finite and in [low, high]."""
+    value = parts[name]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
+        raise DamagedFile(f"'{parts.path}' is a damaged xviz {parts.what} file: its {name} is {value!r}, "
+                          f"not a number in [{low:g}, {high:g}]")
+    return value
+
+
 def _not_npz(file, what):
     """The error for a file that numpy cannot open as an .npz, saying what it looks like."""
     with open(file, "rb") as f:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..core.files import DamagedFile
+from ..core.files import DamagedFile, valid
 from ..core.images import to_numpy
 from ..core.result import Result, deprecated, load_as
 
@@ -95,18 +95,12 @@ def _checked_arrays(data):
     """A saliency file's arrays (its :class:`~xviz.core.files.FileParts`), checked: shapes that
     fit together (a mask of shape (3,) made a result that failed only when shown), finite
     values, the mask and the image in [0, 1] (a 0-255 image or a NaN mask was read silently)."""
-    raw = data["lowres"] if "lowres" in data and "raw" not in data else data["raw"]  # "lowres" before 0.2
-    mask, image = data["mask"], data["image"]
+    name = "lowres" if "lowres" in data and "raw" not in data else "raw"  # "lowres" before 0.2
+    mask, raw, image = data["mask"], data[name], data["image"]
     if mask.ndim != 2 or raw.ndim != 2 or image.shape != mask.shape + (3,):
         raise DamagedFile(f"'{data.path}' is a damaged xviz saliency file: mask {mask.shape}, raw {raw.shape}, "
                           f"image {image.shape} do not fit (expected H x W, h x w and H x W x 3)")
-    for name, array, unit in (("mask", mask, True), ("image", image, True), ("raw", raw, False)):
-        if not np.issubdtype(array.dtype, np.floating) or not np.isfinite(array).all():
-            raise DamagedFile(f"'{data.path}' is a damaged xviz saliency file: its {name} is not all finite floats")
-        if unit and (array.min() < 0 or array.max() > 1):
-            raise DamagedFile(f"'{data.path}' is a damaged xviz saliency file: its {name} has values outside "
-                              f"[0, 1] ({array.min():.3g}..{array.max():.3g})")
-    return {"mask": mask, "raw": raw, "image": image}
+    return {"mask": valid(data, "mask", unit=True), "raw": valid(data, name), "image": valid(data, "image", unit=True)}
 
 
 def scale_rows(m):

@@ -51,6 +51,7 @@ from ..core.state import default_device
 from ..core.capture import spatial_layer, spatial_layers
 from ..core.checks import checked_seed, is_int
 from ..core.images import to_numpy
+from ..core.files import valid
 from ..core.result import Result, deprecated, load_as
 from .heatmap import normalize_map, scale_rows
 from ..core.checks import checked_float, checked_int
@@ -505,18 +506,23 @@ class LayerExplanation(Result, Mapping):
 
     @classmethod
     def _from_parts(cls, meta, data, clf=None):
+        image = valid(data, "image", ndim=3, unit=True, shape=(None, None, 3))
         layers = {}
         for li, m in enumerate(meta["layers"]):
-            clusters = [MapCluster(members=data[f"l{li}_c{ci}_members"], shares=data[f"l{li}_c{ci}_shares"],
-                                weight=c["weight"], lowres=data[f"l{li}_c{ci}_lowres"],
-                                map=data[f"l{li}_c{ci}_map"], label=c["label"])
+            clusters = [MapCluster(members=valid(data, f"l{li}_c{ci}_members", ndim=1, kind="int"),
+                                   shares=valid(data, f"l{li}_c{ci}_shares", ndim=1),
+                                   weight=c["weight"], lowres=valid(data, f"l{li}_c{ci}_lowres", ndim=2),
+                                   map=valid(data, f"l{li}_c{ci}_map", unit=True, shape=image.shape[:2]),
+                                   label=c["label"])
                         for ci, c in enumerate(m["clusters"])]
             layers[m["layer"]] = LayerClusters(
                 layer=m["layer"], index=m["index"], depth=m["depth"], shape=tuple(m["shape"]), clusters=clusters,
-                shares=data[f"l{li}_shares"], total=m["total"], kept=data[f"l{li}_kept"],
-                embedding=data[f"l{li}_embedding"], assignment=data[f"l{li}_assignment"],
+                shares=valid(data, f"l{li}_shares", ndim=1), total=m["total"],
+                kept=valid(data, f"l{li}_kept", ndim=1, kind="int"),
+                embedding=valid(data, f"l{li}_embedding", ndim=2),
+                assignment=data[f"l{li}_assignment"],  # -1 marks a weak cluster's maps
                 silhouette={int(k): s for k, s in m["silhouette"]}, k=m["k"], threshold=m["threshold"])
-        return cls(image=data["image"], target=meta["target"], class_label=meta["class_label"],
+        return cls(image=image, target=meta["target"], class_label=meta["class_label"],
                    score=meta["score"], layers=layers, settings=meta["settings"], passes=meta["passes"],
                    seconds=meta["seconds"])
 

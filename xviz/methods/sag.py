@@ -42,6 +42,7 @@ deliberate:
   records how much confidence was left, and that no diverse explanation was searched for.
 """
 import base64
+import binascii
 import itertools
 import time
 from collections import Counter
@@ -54,6 +55,7 @@ import torch
 from ..core.images import baseline as make_baseline
 from ..core.images import baseline_setting
 from ..core.images import compose, to_numpy, to_tensor, upsample_mask
+from ..core.files import DamagedFile, FileParts, valid, valid_number
 from ..core.result import Result, deprecated, load_as
 from ..core.progress import progress as progress_bar
 from ..core.checks import checked_float, checked_int, checked_seed, is_int
@@ -400,9 +402,29 @@ def _encode(array, dtype):
     return {"dtype": a.dtype.str, "shape": list(a.shape), "base64": base64.b64encode(a.tobytes()).decode("ascii")}
 
 
-def _decode(entry, dtype):
-    data = np.frombuffer(base64.b64decode(entry["base64"]), dtype=np.dtype(entry["dtype"]))
-    return data.reshape(entry["shape"]).astype(dtype)
+def _decode(entry):
+    data = np.frombuffer(base64.b64decode(entry["base64"], validate=True), dtype=np.dtype(entry["dtype"]))
+    return data.reshape(entry["shape"])
+
+
+def _checked_arrays(data):
+    """The image, segments and baseline of a SAG file, decoded and checked (a DamagedFile names
+    what is wrong: cut base64, a NaN image, segments that do not cover the image)."""
+    names = [n for n in ("image", "segments", "baseline") if n in data]
+    try:
+        arrays = FileParts({n: _decode(data[n]) for n in names}, data.path, data.what)
+    except (ValueError, TypeError, KeyError, binascii.Error) as error:
+        raise DamagedFile(f"'{data.path}' is a damaged xviz SAG file (its arrays: {error})") from error
+    image = valid(arrays, "image", ndim=3, unit=True, shape=(None, None, 3)).astype(np.float32)
+    segments = valid(arrays, "segments", ndim=2, kind="int", shape=image.shape[:2]).astype(np.int32)
+    baseline = valid(arrays, "baseline", unit=True, shape=image.shape).astype(np.float32) if "baseline" in data else None
+    regions = int(segments.max()) + 1
+    for key in ("roots", "diverse"):
+        if any(not isinstance(r, int) or not 0 <= r < regions for subset in data[key] for r in subset):
+            raise DamagedFile(f"'{data.path}' is a damaged xviz SAG file: its {key} name regions outside 0..{regions - 1}")
+    for key in ("p_full", "threshold"):
+        valid_number(data, key)
+    return image, segments, baseline
 
 
 def _graph_from_json(data):
@@ -569,13 +591,13 @@ class SAG(Result):
 
     @classmethod
     def _from_parts(cls, data, arrays, clf=None):
-        return cls(image=_decode(data["image"], np.float32), segments=_decode(data["segments"], np.int32),
-                   target=data["target"], label=data["label"], p_full=data["p_full"], threshold=data["threshold"],
+        image, segments, baseline = _checked_arrays(data)
+        return cls(image=image, segments=segments, target=data["target"], label=data["label"], p_full=data["p_full"], threshold=data["threshold"],
                    roots=[tuple(r) for r in data["roots"]], diverse=[tuple(r) for r in data["diverse"]],
                    graph=_graph_from_json(data["graph"]), settings=data["settings"], passes=data["passes"],
                    seconds=data["seconds"], cache={tuple(k): v for k, v in data["cache"]}, history=data["history"],
                    top5={tuple(k): v for k, v in data.get("top5", [])},  # older files: nodes only
-                   baseline=_decode(data["baseline"], np.float32) if "baseline" in data else None)
+                   baseline=baseline)
 
     def to_json(self, path):
         """Deprecated: :meth:`save` writes a SAG as JSON."""

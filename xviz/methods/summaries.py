@@ -66,6 +66,7 @@ from ..core.capture import spatial_layer, spatial_layers
 from ..core.images import baseline as make_baseline
 from ..core.images import blur, compose, mask_side, to_numpy, upsample_mask
 from .heatmap import Saliency
+from ..core.files import DamagedFile, valid
 from ..core.result import Result, deprecated, load_as
 from ..core.checks import is_int, preset_settings, checked_float, checked_int
 from ..core.progress import progress as progress_bar
@@ -649,7 +650,10 @@ class Summary(Result):
 
     @classmethod
     def _from_parts(cls, meta, data, clf=None):
-        arrays = {k: data[k] for k in ("images", "masks", "smooth", "labels", "scores", "masked_scores")}
+        arrays = _checked_arrays(data)
+        n = len(arrays["images"])
+        if any(not isinstance(m["image"], int) or not 0 <= m["image"] < n for m in meta["table"]):
+            raise DamagedFile(f"'{data.path}' is a damaged xviz summary file: a region names an image outside 0..{n - 1}")
         table = []
         for m in meta["table"]:
             box = tuple(m["box"])
@@ -663,6 +667,17 @@ class Summary(Result):
                              for c in meta["clusters"]],
                    settings=meta["settings"], history=meta["history"], passes=meta["passes"],
                    seconds=meta["seconds"], **arrays)
+
+
+def _checked_arrays(data):
+    """A summary file's arrays, checked to fit together and to hold what they should."""
+    images = valid(data, "images", ndim=4, unit=True, shape=(None, None, None, 3))
+    n, h, w = images.shape[:3]
+    return {"images": images, "masks": valid(data, "masks", unit=True, shape=(n, h, w)),
+            "smooth": valid(data, "smooth", ndim=3, unit=True, shape=(n,)),
+            "labels": valid(data, "labels", kind="int", shape=(n, h, w)),
+            "scores": valid(data, "scores", unit=True, shape=(n,)),
+            "masked_scores": valid(data, "masked_scores", unit=True, shape=(n,))}
 
 
 def load(path):

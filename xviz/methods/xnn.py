@@ -42,7 +42,7 @@ from torch import nn
 from ..core.capture import find_layer, spatial_layer
 from ..core.images import load_labelled, to_numpy
 from ..core.classifier import Classifier
-from ..core.files import DamagedFile, FileParts, json_text, npz_file, read_npz, write_npz
+from ..core.files import DamagedFile, FileParts, json_text, npz_file, read_npz, valid, write_npz
 from ..core.result import Result, deprecated, load_as
 from .heatmap import normalize_map
 from ..core.checks import checked_float, checked_int, checked_seed, merged
@@ -319,6 +319,13 @@ class XNN(Result):
         weights, stats, features, split = part("net."), part("stats."), part("features."), part("split.")
         if "embed.0.weight" not in weights:
             raise DamagedFile(f"'{data.path}' is an incomplete xviz XNN file: it has no network weights")
+        for parts in (weights, stats, features):
+            for name in parts:
+                valid(parts, name)
+        n = len(features["z"]) if "z" in features else 0
+        for name in split:
+            if valid(split, name, ndim=1, kind="int").size and split[name].max() >= n:
+                raise DamagedFile(f"'{data.path}' is a damaged xviz XNN file: its split names images past its {n}")
         name, _ = find_layer(clf, meta["layer"])
         if "fingerprint" not in meta:  # older files: the same weights imply the same width, these only have a name
             _check_channels(clf, name, weights["embed.0.weight"].shape[1], data.path)
