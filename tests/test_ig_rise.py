@@ -206,7 +206,7 @@ def test_model_state_is_unchanged(method, square_clf, rng):
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda clf, img: xviz.integrated_gradients(clf, img, steps=0), "steps must be .auto. or an int of at least 1, got 0"),
+    (lambda clf, img: xviz.integrated_gradients(clf, img, steps=0), "steps must be .auto. or an int in 1..100000, got 0"),
     (lambda clf, img: xviz.integrated_gradients(clf, img, output="softmax"), "output must be one of 'prob', 'logit'"),
     (lambda clf, img: xviz.integrated_gradients(clf, img, baseline="grey"), "unknown baseline 'grey'"),
     (lambda clf, img: xviz.rise(clf, img, n_masks=0), "n_masks must be at least 1, got 0"),
@@ -214,8 +214,8 @@ def test_model_state_is_unchanged(method, square_clf, rng):
     (lambda clf, img: xviz.rise(clf, img, cells=33), "cells must be an int between 2 and 32"),
     (lambda clf, img: xviz.rise(clf, img, n_masks=2.5), "n_masks must be an int, got 2.5"),
     (lambda clf, img: xviz.rise(clf, img, seed=None), "seed must be an int in 0..4294967295, got None"),
-    (lambda clf, img: xviz.integrated_gradients(clf, img, steps=2.7), "steps must be .auto. or an int of at least 1, got 2.7"),
-    (lambda clf, img: xviz.integrated_gradients(clf, img, steps=True), "steps must be .auto. or an int of at least 1, got True"),
+    (lambda clf, img: xviz.integrated_gradients(clf, img, steps=2.7), "steps must be .auto. or an int in 1..100000, got 2.7"),
+    (lambda clf, img: xviz.integrated_gradients(clf, img, steps=True), "steps must be .auto. or an int in 1..100000, got True"),
     (lambda clf, img: xviz.rise(clf, img, p=1.0), "p, the probability of keeping a cell, must lie strictly"),
     (lambda clf, img: xviz.rise(clf, img, p=0), "strictly between 0 and 1, got 0"),
     (lambda clf, img: xviz.rise(clf, img, baseline="grey", n_masks=1), "unknown baseline 'grey'"),

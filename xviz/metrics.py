@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from .core import images
+from .core.checks import checked_int
 from .methods.heatmap import Saliency
 
 KINDS = ("deletion", "insertion")
@@ -432,8 +433,7 @@ def pointing_game(saliency, box, tolerance=15):
     """
     m = _as_mask(saliency)
     top, left, h, w = _box(box, m.shape)
-    if tolerance < 0:
-        raise ValueError(f"tolerance must be at least 0, got {tolerance!r}")
+    tolerance = checked_int(tolerance, "tolerance (pixels)", 0)
     r, c = np.unravel_index(np.argmax(m), m.shape)
     return bool(top - tolerance <= r < top + h + tolerance and left - tolerance <= c < left + w + tolerance)
 

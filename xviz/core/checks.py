@@ -16,12 +16,13 @@ def is_number(value):
     return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
-def checked_int(value, name, minimum, none=None):
+def checked_int(value, name, minimum, none=None, maximum=None):
     """``value`` as a Python int of at least ``minimum`` (None: any int), or a clear ValueError.
 
     Numpy integers pass (and come back as ``int``, so settings stay JSON-safe); bools,
     floats and strings do not: ``2.0`` beams would fail deep in a loop, after minutes.
-    ``none``: the meaning of None where None is allowed (it then passes), e.g. "no limit".
+    ``none``: the meaning of None where None is allowed (it then passes), e.g. "no limit";
+    ``maximum``: where more would be a mistake (a width of a million pixels).
 
     Examples
     --------
@@ -38,6 +39,8 @@ def checked_int(value, name, minimum, none=None):
         raise ValueError(f"{name} must be an int{', or None for ' + none if none else ''}, got {value!r}")
     if minimum is not None and value < minimum:
         raise ValueError(f"{name} must be at least {minimum}{', or None for ' + none if none else ''}, got {value!r}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be at most {maximum}, got {value!r}")
     return int(value)
 
 

@@ -73,7 +73,7 @@ class Classifier:
         if len(sizes) != 2 or not all(is_int(v) and v >= 1 for v in sizes):
             raise ValueError(f"size must be an int or (height, width) of positive ints, got {size!r}")
         self.size = tuple(int(v) for v in sizes)
-        self.device = torch.device(device) if device is not None else default_device()
+        self.device = _device(device) if device is not None else default_device()
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {device!r} was asked for but torch sees no CUDA device here; "
                              "leave device=None to use the CPU")
@@ -86,6 +86,8 @@ class Classifier:
             raise ValueError(f"std must be positive, got {std!r}")
         self.chunk_size = checked_int(chunk_size, "chunk_size", 1)  # "8" or 2.7 were coerced silently
         self._names = [_as_names(e) for e in labels] if labels is not None else None
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            raise ValueError(f"name must be a non-empty string (shown in reports), got {name!r}")
         self.name = name or type(model).__name__
         self._outputs_checked = False
         self.images_scored = 0  # images passed through the model, for benchmarks
@@ -496,6 +498,15 @@ class Spent:
 
 
 LUMA = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)  # sums to 1: a grey image stays its grey
+
+
+def _device(device):
+    """``device`` as a torch.device, or a ValueError that says what a device is."""
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as error:
+        raise ValueError(f"device must be a torch.device or a name such as 'cpu' or 'cuda', got {device!r} "
+                         f"({error})") from None
 
 
 def _input_dtype(model):

@@ -87,11 +87,12 @@ def _steps(steps):
     if isinstance(steps, str) and steps == "auto":
         return steps
     try:
-        return checked_int(steps, "steps", 1)
+        return checked_int(steps, "steps", 1, maximum=MAX_STEPS)
     except ValueError as error:
-        raise ValueError(f"steps must be 'auto' or an int of at least 1, got {steps!r}") from error
+        raise ValueError(f"steps must be 'auto' or an int in 1..{MAX_STEPS}, got {steps!r}") from error
 
 
+MAX_STEPS = 100_000  # far past any useful count: more is a mistake, not a finer integral
 AUTO_STEPS = (32, 96, 288)  # each a multiple of 3 of the last: the midpoints taken stay midpoints
 GAP_WARNING = 0.05
 

@@ -15,7 +15,7 @@ from bokeh.models import ColumnDataSource, CustomJS, Div, FactorRange, LinearCol
 from bokeh.plotting import figure
 
 from . import plots
-from ..core.checks import is_int
+from ..core.checks import checked_int, is_int
 from .base import View
 from .summary import jpeg
 
@@ -176,6 +176,7 @@ class ConceptBoard(View):
     title = "xviz concept board"
 
     def __init__(self, model, images=None, width=None):
+        width = checked_int(width, "width (pixels)", 100, none="the default", maximum=4000)
         from ..methods.xnn import XNN
 
         if not isinstance(model, XNN):

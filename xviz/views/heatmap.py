@@ -8,6 +8,7 @@ from bokeh.models import (ColumnDataSource, CustomJS, Div, HoverTool, Legend, Le
                           RadioButtonGroup, Select, Slider, Span)
 from bokeh.plotting import figure
 
+from ..core.checks import checked_int
 from . import plots
 from ..core.images import baseline as make_baseline
 from ..core.images import to_numpy, to_tensor
@@ -87,6 +88,7 @@ class HeatmapView(View):
     title = "xviz heatmaps"
 
     def __init__(self, results, clf=None, curves=None, baseline="blur", grid=28, width=360):
+        width = checked_int(width, "width (pixels)", 100, maximum=4000)
         results = list(results) if isinstance(results, (list, tuple)) else [results]
         if not results:
             raise ValueError("HeatmapView needs at least one Saliency result")

@@ -19,7 +19,7 @@ from bokeh.models import ColumnDataSource, CustomJS, Div, LinearColorMapper, Ran
 from bokeh.plotting import figure
 
 from . import plots
-from ..core.checks import is_int
+from ..core.checks import checked_int, is_int
 from ..core.images import resize, to_tensor
 from .base import View
 from .js import ENTER_COMMITS, ESCAPE
@@ -123,6 +123,7 @@ class LayerExplorer(View):
     title = "xviz layer clusters"
 
     def __init__(self, result, width=320, thumb=84, max_side=112):
+        width = checked_int(width, "width (pixels)", 100, maximum=4000)
         from ..methods.layers import LayerExplanation
 
         if not isinstance(result, LayerExplanation):
@@ -381,6 +382,7 @@ class GlobalLabelsView(View):
     title = "xviz global labels"
 
     def __init__(self, glob, top=10, width=420):
+        width = checked_int(width, "width (pixels)", 100, maximum=4000)
         self.glob = glob
         table = {}
         for by in ("class", "layer"):

@@ -18,6 +18,7 @@ from bokeh.models import (Button, ColorBar, ColumnDataSource, CustomJS, Div, Fac
 from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
 
+from ..core.checks import checked_int
 from . import plots
 from .base import View
 from .js import HELPERS
@@ -269,6 +270,7 @@ class SAGExplorer(View):
     title = "xviz structured attention graph"
 
     def __init__(self, sag, clf=None, width=320):
+        width = checked_int(width, "width (pixels)", 100, maximum=4000)
         # The subsets clicked would be scored by another model (or other weights) against the
         # SAG's full-image p. SAGs saved before the fingerprint was kept are checked by name.
         other = clf.mismatch(sag.settings.get("model"), sag.settings.get("fingerprint")) if clf else ""

@@ -15,6 +15,7 @@ from bokeh.layouts import column, row
 from bokeh.models import ColumnDataSource, CustomJS, Div, Range1d
 from bokeh.plotting import figure
 
+from ..core.checks import checked_int
 from .base import View
 
 REGION_RGBA = (228, 87, 86, 120)  # the chosen region's pixels
@@ -170,9 +171,8 @@ class SummaryView(View):
     title = "xviz visual summaries"
 
     def __init__(self, summary, max_members=10, thumb=64, width=320):
-        if int(max_members) < 1:
-            raise ValueError(f"max_members must be at least 1, got {max_members!r}")
-        self.summary, self.max_members, self.thumb = summary, int(max_members), int(thumb)
+        width, thumb = checked_int(width, "width (pixels)", 100, maximum=4000), checked_int(thumb, "thumb (pixels)", 16, maximum=1000)
+        self.summary, self.max_members, self.thumb = summary, checked_int(max_members, "max_members", 1), thumb
         self.rows = [c.members[:self.max_members] for c in summary.clusters]
         used = sorted({r.image for members in self.rows for r in members}) or [0]
         self.slots = {image: s for s, image in enumerate(used)}
