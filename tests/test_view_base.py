@@ -1,5 +1,7 @@
 """What every view shares: the widget that hosts a view in any notebook front end, kept in step
 with its pages; closing the widgets of a cell run again."""
+import json
+
 from xviz.views import base
 
 
@@ -40,6 +42,7 @@ def _ask(widget, kind, view="page-1", **content):
     widget._received(widget, {"kind": kind, "view": view, "request": "r-1", **content}, [])
     (reply, buffers), = log
     assert reply["request"] == "r-1"
+    json.dumps(reply)  # what the comm does with it
     return reply, buffers
 
 

@@ -78,8 +78,9 @@ def root(tmp_path_factory):
     config = root / ".config"
     (config / "labconfig").mkdir(parents=True)
     # what `jupyter labextension disable` writes, but in a private config dir: no news pop-up
+    # jupyter_bokeh's extension off too, where it is installed: the views must not need it.
     (config / "labconfig" / "page_config.json").write_text(json.dumps(
-        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True, "@bokeh/jupyter_bokeh": True}}))
     # Lab 4 renders only the cells near the viewport; a test reading every view needs them all.
     tracker = root / ".settings" / "@jupyterlab" / "notebook-extension"
     tracker.mkdir(parents=True)
@@ -238,6 +239,8 @@ def test_lab_renders_the_views_without_errors(notebook):
     cells.nth(2).screenshot(path=str(ARTIFACTS / "lab_sag_explorer.png"))
     cells.nth(3).screenshot(path=str(ARTIFACTS / "lab_concept_board.png"))
     assert page.evaluate(f"() => {find('main')}.title.text").startswith("gradcam: 3")
+    # Three views rendering at once asked the kernel for BokehJS once (a promise shared in the page).
+    assert page.evaluate(KERNEL_PRINTS, BOKEHJS_SENT) == "[('bokeh', 'bokeh-widgets')]"
     assert errors(page) == []
 
 
@@ -305,7 +308,7 @@ def states(page):
 def test_lab_the_explorer_shown_again_opens_as_left_and_both_stay_in_step(notebook, reference):
     """`ex` in a new cell after clicks in the first: it opens with the regions the first shows,
     and a region clicked in the first is shown in the second too (each display is a widget of
-    its own on the one document, and jupyter_bokeh passes a page's change to the others)."""
+    its own on the one document, and the host passes a page's change to the others)."""
     page = notebook
     clf, g = reference
     page.locator("button:visible:has-text('root 1')").first.click()
@@ -330,7 +333,8 @@ KERNEL_PRINTS = """async code => { const k = jupyterapp.shell.currentWidget.sess
     const f = k.requestExecute({code, store_history: false}); let out = '';
     f.onIOPub = m => { if (m.header.msg_type === 'stream') out += m.content.text; };
     await f.done; return out.trim(); }"""
-OPEN_VIEWS = "import ipywidgets.widgets.widget as W\nprint(sum(type(w).__name__ == 'LiveBokehModel' for w in W._instances.values()))"
+BOKEHJS_SENT = "from xviz.views import host\nprint(host.bokehjs_sent)"
+OPEN_VIEWS = "import ipywidgets.widgets.widget as W\nprint(sum(type(w).__name__ == 'BokehWidget' for w in W._instances.values()))"
 
 
 def test_lab_a_cell_run_again_closes_the_widget_it_showed(notebook):
@@ -360,10 +364,12 @@ def test_lab_a_second_page_on_the_same_kernel_shows_views(browser, lab, notebook
             const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
             return !!k && k.status === 'idle' && k.connectionStatus === 'connected'; }""", timeout=60_000)
         assert page.evaluate("() => !window.Bokeh")  # nothing was saved with the notebook
+        sent = page.evaluate(KERNEL_PRINTS, BOKEHJS_SENT).count("bokeh-widgets")
         page.evaluate("() => { const nb = jupyterapp.shell.currentWidget.content; nb.activeCellIndex = 2;"
                       " return jupyterapp.commands.execute('notebook:run-cell'); }")  # the SAGExplorer cell
         page.wait_for_function(f"() => !!(window.Bokeh && {find('sag-info')})", timeout=60_000)
         page.locator(".jp-Notebook .jp-CodeCell:visible .bk-Canvas").first.wait_for(timeout=30_000)
+        assert page.evaluate(KERNEL_PRINTS, BOKEHJS_SENT).count("bokeh-widgets") == sent + 1  # once for this page
         assert errors(page) == []
     finally:
         context.close()

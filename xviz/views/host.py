@@ -18,6 +18,7 @@ import json
 
 import anywidget
 from bokeh import __version__ as BOKEH_VERSION
+from bokeh.core.json_encoder import serialize_json
 from bokeh.core.serialization import Buffer, Serialized
 from bokeh.protocol import Protocol
 from bokeh.resources import INLINE
@@ -133,7 +134,7 @@ async function render({ model, el }) {
     if (state === "closed") return;
     B = bokeh(msg.version);
     const given = new Map(msg.buffers.map((id, i) => [id, buffers[i]]));
-    doc = B.require("document").Document.from_json(msg.doc, [], given);
+    doc = B.require("document").Document.from_json(JSON.parse(msg.doc), [], given);
     for (const [m, b] of queue) apply(B, doc, m, b);
     queue = [];
     state = "live";
@@ -281,12 +282,12 @@ class BokehWidget(anywidget.AnyWidget):
         self.send({**reply, "request": content.get("request")}, data)
 
     def _document(self, content):
-        """The document as it is now, its arrays as binary buffers."""
+        """The document as it is now (JSON text, as bokeh's protocol writes it), its arrays as binary buffers."""
         self._views.add(content["view"])
         doc = self.root.document
         serialized = doc.to_json(deferred=True)
         return ({"kind": "document", "version": BOKEH_VERSION, "components": components(doc),
-                 "doc": serialized.content, "buffers": [b.id for b in serialized.buffers]},
+                 "doc": serialize_json(serialized.content), "buffers": [b.id for b in serialized.buffers]},
                 [b.to_bytes() for b in serialized.buffers])
 
     def _apply(self, content, buffers):
