@@ -55,6 +55,16 @@ def page(browser):
     context.close()
 
 
+@pytest.fixture(scope="session")
+def reference():
+    """The same SAG built in the test process: same model, image, settings and seed, same result."""
+    import xviz
+
+    clf = xviz.zoo.digits_cnn(device="cpu")
+    g = xviz.sag(clf, xviz.zoo.image("digit-3"), grid=4, progress=False)
+    return clf, g
+
+
 def model(name):
     """JavaScript for the BokehJS model of that name, in whichever Bokeh document holds it
     (an exported file has one document; in JupyterLab each widget output is its own)."""

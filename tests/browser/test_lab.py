@@ -119,16 +119,6 @@ def lab(root):
         stop(proc)
 
 
-@pytest.fixture(scope="session")
-def reference():
-    """The same SAG built in the test process: same model, image, settings and seed, same result."""
-    import xviz
-
-    clf = xviz.zoo.digits_cnn(device="cpu")
-    g = xviz.sag(clf, xviz.zoo.image("digit-3"), grid=4, progress=False)
-    return clf, g
-
-
 def new_page(browser, base):
     """A page that may only talk to our server (everything else is aborted) and records JS errors."""
     context = browser.new_context(viewport={"width": 1400, "height": 1500})
