@@ -256,6 +256,20 @@ def test_lab_sag_region_click_is_scored_by_the_kernel(notebook, reference):
     assert errors(page) == []
 
 
+def test_lab_a_click_runs_the_python_callback_once(notebook, reference):
+    """jupyter_bokeh ran a model's ``on_change`` callbacks twice per browser change; the host once."""
+    page = notebook
+    clf, g = reference
+    page.evaluate(KERNEL_PRINTS, "calls = []\nex.state.on_change('data', lambda attr, old, new: calls.append(new))")
+    root = selected(page)
+    region = uncached_click(g, root)
+    click_region(page, g, region)
+    wait_scored(page)
+    assert page.evaluate(KERNEL_PRINTS, "print(len(calls))") == "1"
+    assert selected(page) == tuple(sorted(set(root) ^ {region}))
+    assert errors(page) == []
+
+
 def test_lab_sag_graph_node_click_sets_the_regions(notebook):
     page = notebook
     nodes = page.evaluate(f"() => {{ const d = {find('sag-nodes')}.data;"
