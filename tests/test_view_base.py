@@ -222,8 +222,12 @@ def test_a_widget_whose_comm_the_front_end_closed_is_sent_nothing():
     gone, kept = view._new_widget(), view._new_widget()
     to_gone, to_kept = _sent(gone), _sent(kept)
     gone.comm.close()
+    assert gone.closed and not kept.closed
     div.text = "y"
     assert to_gone == [] and len(to_kept) == 1
+    widget = view.widget
+    widget.comm.close()
+    assert view.widget is not widget and not view.widget.closed  # a live one in its place
 
 
 def test_a_cell_run_again_closes_the_widgets_its_last_run_showed(monkeypatch):

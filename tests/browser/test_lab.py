@@ -379,6 +379,20 @@ def test_lab_a_second_page_on_the_same_kernel_shows_views(browser, lab, notebook
         context.close()
 
 
+def test_lab_a_view_widget_nests_in_a_box(notebook):
+    """`view.widget` is an ipywidget: it renders inside a VBox, beside another widget."""
+    page = notebook
+    page.evaluate("""() => { const nb = jupyterapp.shell.currentWidget.content, n = nb.model.cells.length;
+        nb.model.sharedModel.insertCell(n, {cell_type: 'code',
+          source: 'import ipywidgets\\nipywidgets.VBox([ipywidgets.Label("beside the board"), board.widget])'});
+        nb.activeCellIndex = n; return jupyterapp.commands.execute('notebook:run-cell'); }""")
+    box = page.locator(".jp-Notebook .jp-CodeCell:visible").last.locator(".widget-vbox")
+    box.locator(".bk-Canvas").first.wait_for(timeout=60_000)
+    assert box.locator(".widget-label").inner_text() == "beside the board"
+    page.wait_for_function("() => Bokeh.documents.filter(d => d.get_model_by_name('concepts-info')).length == 2")
+    assert errors(page) == []
+
+
 @pytest.fixture(scope="module")
 def voila(root):
     require("voila")

@@ -90,8 +90,9 @@ class View:
     @property
     def widget(self):
         """The view as an ipywidget (an anywidget, :class:`xviz.views.host.BokehWidget`), to
-        nest in HBox/VBox."""
-        if self._widget is None:
+        nest in HBox/VBox; the same one each time, until it is closed (marimo closes the
+        widgets of a cell that runs again)."""
+        if self._widget is None or self._widget.closed:
             self._widget = self._new_widget()
         return self._widget
 

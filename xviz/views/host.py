@@ -190,14 +190,14 @@ class _Hub:
         self.widgets.append(widget)
 
     def discard(self, widget):
-        self.widgets = [w for w in self.widgets if w is not widget and _live(w)]
+        self.widgets = [w for w in self.widgets if w is not widget and not w.closed]
         if not self.widgets and self._hubs.get(self.doc) is self:  # the last one: let the document go
             self.doc.remove_on_change(self)
             del self._hubs[self.doc]
 
     def _document_patched(self, event):
         origin = event.setter if isinstance(event.setter, _Origin) else None
-        self.widgets = [w for w in self.widgets if _live(w)]  # marimo closes the comms of a re-run cell
+        self.widgets = [w for w in self.widgets if not w.closed]
         to = [w for w in self.widgets if not (origin and w is origin.widget and w._views <= {origin.view})]
         if not to:
             return
@@ -208,11 +208,6 @@ class _Hub:
         for w in to:
             # The widget the change came from has other views (another page): the one it came from skips it.
             w.send({**content, "origin": origin.view if origin and w is origin.widget else None}, buffers)
-
-
-def _live(widget):
-    comm = widget.comm
-    return comm is not None and not getattr(comm, "_closed", False)
 
 
 def components(doc):
@@ -262,6 +257,12 @@ class BokehWidget(anywidget.AnyWidget):
         self._hub = _Hub.of(doc)
         self._hub.add(self)
         self.on_msg(self._received)
+
+    @property
+    def closed(self):
+        """Whether the widget, or only its comm, was closed (marimo closes the comms of a cell
+        that runs again, not the widgets): the document sends it nothing more."""
+        return self.comm is None or getattr(self.comm, "_closed", False)
 
     def close(self):
         """Close the widget (again: harmless); the document stops sending it changes."""
