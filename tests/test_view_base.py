@@ -46,15 +46,16 @@ def _ask(widget, kind, view="page-1", **content):
     return reply, buffers
 
 
-def _page_changes(widget, view, model, attr, value):
-    """A page of ``widget`` sets ``model.attr``: the patch BokehJS sends, binary arrays as buffers."""
+def _page_changes(widget, view, model, attr, value, event=None):
+    """A page of ``widget`` sets ``model.attr`` (or makes another bokeh ``event``): the patch
+    BokehJS sends, binary arrays as buffers."""
     from bokeh.core.json_encoder import serialize_json
     from bokeh.core.serialization import Serializer
     from bokeh.document.events import ModelChangedEvent
 
     doc = model.document
     serializer = Serializer(references=doc.models.synced_references, deferred=True)
-    patch = serializer.encode({"events": [ModelChangedEvent(doc, model, attr, value)]})
+    patch = serializer.encode({"events": [event or ModelChangedEvent(doc, model, attr, value)]})
     widget._received(widget, {"kind": "patch", "view": view, "patch": serialize_json(patch),
                               "buffers": [b.id for b in serializer.buffers]},
                      [memoryview(b.to_bytes()) for b in serializer.buffers])
@@ -146,6 +147,22 @@ def test_patches_carry_arrays_as_binary_buffers_both_ways():
     source.data = {"image": [new + 1]}
     (content, buffers), = sent
     assert len(content["buffer_headers"]) == len(buffers) == 1 and bytes(buffers[0]) == (new + 1).tobytes()
+
+
+def test_columns_streamed_and_patched_in_a_page_reach_python_and_the_other_pages():
+    from bokeh.document.events import ColumnsPatchedEvent, ColumnsStreamedEvent
+    from bokeh.models import ColumnDataSource, Div
+
+    source = ColumnDataSource({"x": [1, 2], "y": [3, 4]})
+    view = base.View(Div(text="x", tags=[source]))
+    first, second = view._new_widget(), view._new_widget()
+    to_second = _sent(second)
+    doc = source.document
+    _page_changes(first, "page-1", source, None, None, ColumnsStreamedEvent(doc, source, "data", {"x": [5], "y": [6]}))
+    _page_changes(first, "page-1", source, None, None, ColumnsPatchedEvent(doc, source, "data", {"y": [(0, 30)]}))
+    assert source.data == {"x": [1, 2, 5], "y": [30, 4, 6]}
+    kinds = [json.loads(content["fragments"][2])["events"][0]["kind"] for content, _ in to_second]
+    assert kinds == ["ColumnsStreamed", "ColumnsPatched"]
 
 
 def test_every_page_gets_the_same_patch_with_a_new_model_defined():

@@ -68,7 +68,7 @@ def reference():
 def model(name):
     """JavaScript for the BokehJS model of that name, in whichever Bokeh document holds it
     (an exported file has one document; in JupyterLab each widget output is its own)."""
-    # Searched in all_models: in Lab, get_model_by_name misses some models of a jupyter_bokeh
+    # Searched in all_models: in Lab, get_model_by_name misses some models of a widget's
     # document (a data source only a callback refers to, in the LayerExplorer).
     return f"(Bokeh.documents.map(d => Array.from(d.all_models).find(m => m.name === '{name}')).find(m => m))"
 

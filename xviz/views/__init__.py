@@ -17,4 +17,5 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["ConceptBoard", "GlobalLabelsView", "HeatmapView", "LayerExplorer", "SAGExplorer", "SummaryView", "View", "show", "BokehWidget"]
+__all__ = ["BokehWidget", "ConceptBoard", "GlobalLabelsView", "HeatmapView", "LayerExplorer", "SAGExplorer", "SummaryView", "View",
+           "show"]
