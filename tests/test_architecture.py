@@ -22,7 +22,7 @@ def test_computing_loads_neither_bokeh_nor_ipywidgets():
         "sal = xviz.gradcam(clf, xviz.zoo.image('digit-3'))\n"
         "xviz.metrics.deletion(clf, sal)\n")
     assert "xviz.methods.cam" in loaded  # the probe did compute
-    heavy = {m.split(".")[0] for m in loaded} & {"bokeh", "ipywidgets", "jupyter_bokeh", "anywidget"}
+    heavy = {m.split(".")[0] for m in loaded} & {"bokeh", "ipywidgets", "jupyter_bokeh", "anywidget", "marimo"}
     assert not heavy, f"computing imported {sorted(heavy)}"
     assert not any(m.startswith("xviz.views.") and m != "xviz.views.registry" for m in loaded)
 
@@ -30,6 +30,13 @@ def test_computing_loads_neither_bokeh_nor_ipywidgets():
 def test_a_view_is_loaded_when_asked_for():
     loaded = _modules_after("import xviz\nxviz.HeatmapView")
     assert "xviz.views.heatmap" in loaded and "bokeh" in loaded
+
+
+def test_a_widget_is_an_anywidget_and_needs_neither_marimo_nor_jupyter_bokeh():
+    loaded = _modules_after("import xviz\nclf = xviz.zoo.digits_cnn(device='cpu')\n"
+                            "xviz.show(xviz.gradcam(clf, xviz.zoo.image('digit-3'))).widget")
+    assert "anywidget" in loaded and "xviz.views.host" in loaded
+    assert not {m.split(".")[0] for m in loaded} & {"marimo", "jupyter_bokeh"}  # marimo finds _display_ itself
 
 
 def test_the_layer_contract_is_kept():

@@ -1,10 +1,10 @@
 """ConceptBoard at the Python level: what it shows follows the chosen class, concept and images."""
 import numpy as np
 import pytest
-from jupyter_bokeh import BokehModel
 
 import xviz
 from xviz.methods.xnn import XNN
+from xviz.views.host import BokehWidget
 from xviz.views.concepts import ConceptBoard
 
 
@@ -181,7 +181,7 @@ def test_html_is_standalone_small_and_named(board, tmp_path):
 
 def test_show_and_the_results_display_pick_the_board(model):
     assert isinstance(xviz.show(model), ConceptBoard)
-    assert isinstance(ConceptBoard(model).widget, BokehModel)
+    assert isinstance(ConceptBoard(model).widget, BokehWidget)
 
 
 def test_a_concept_absent_from_an_image_leaves_it_clear(board, model):

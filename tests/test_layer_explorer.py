@@ -66,7 +66,7 @@ def test_typing_a_label_names_the_chosen_cluster_once(lay):
         view.label_input.value = "  upper loop "  # what the browser does; the Python callback runs
         assert lay["features"].clusters[1].label == "upper loop"
         assert view.label_input.value == ""  # cleared for the next name, and the empty value ignored
-        # jupyter_bokeh runs on_change callbacks twice: the second run changes nothing
+        # run again (jupyter_bokeh ran on_change callbacks twice): the second run changes nothing
         view._typed("value", "", "upper loop")
         assert lay.labels() == {("features", 1): "upper loop"}
         assert view.store.data["labels"][2][1] == "upper loop"

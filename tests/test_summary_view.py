@@ -1,10 +1,10 @@
 """SummaryView: one row of crops per cluster; choosing a crop shows its region in its image."""
 import numpy as np
 import pytest
-from jupyter_bokeh import BokehModel
 
 import xviz
 from xviz.methods import summaries
+from xviz.views.host import BokehWidget
 from xviz.views.summary import REGION_RGBA, SummaryView, jpeg, overlay, runs
 
 
@@ -111,5 +111,5 @@ def test_exports_standalone_html_with_named_models(summary, tmp_path):
 
 def test_the_notebook_widget_and_the_results_display(summary):
     view = SummaryView(summary)
-    assert isinstance(view.widget, BokehModel)
+    assert isinstance(view.widget, BokehWidget)
     assert "Summary(" in repr(summary) and not any("bokeh" in type(v).__module__ for v in summary.__dict__.values())

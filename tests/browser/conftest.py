@@ -55,10 +55,20 @@ def page(browser):
     context.close()
 
 
+@pytest.fixture(scope="session")
+def reference():
+    """The same SAG built in the test process: same model, image, settings and seed, same result."""
+    import xviz
+
+    clf = xviz.zoo.digits_cnn(device="cpu")
+    g = xviz.sag(clf, xviz.zoo.image("digit-3"), grid=4, progress=False)
+    return clf, g
+
+
 def model(name):
     """JavaScript for the BokehJS model of that name, in whichever Bokeh document holds it
     (an exported file has one document; in JupyterLab each widget output is its own)."""
-    # Searched in all_models: in Lab, get_model_by_name misses some models of a jupyter_bokeh
+    # Searched in all_models: in Lab, get_model_by_name misses some models of a widget's
     # document (a data source only a callback refers to, in the LayerExplorer).
     return f"(Bokeh.documents.map(d => Array.from(d.all_models).find(m => m.name === '{name}')).find(m => m))"
 

@@ -78,8 +78,9 @@ def root(tmp_path_factory):
     config = root / ".config"
     (config / "labconfig").mkdir(parents=True)
     # what `jupyter labextension disable` writes, but in a private config dir: no news pop-up
+    # jupyter_bokeh's extension off too, where it is installed: the views must not need it.
     (config / "labconfig" / "page_config.json").write_text(json.dumps(
-        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True, "@bokeh/jupyter_bokeh": True}}))
     # Lab 4 renders only the cells near the viewport; a test reading every view needs them all.
     tracker = root / ".settings" / "@jupyterlab" / "notebook-extension"
     tracker.mkdir(parents=True)
@@ -116,16 +117,6 @@ def lab(root):
         yield f"http://127.0.0.1:{port}", token
     finally:
         stop(proc)
-
-
-@pytest.fixture(scope="session")
-def reference():
-    """The same SAG built in the test process: same model, image, settings and seed, same result."""
-    import xviz
-
-    clf = xviz.zoo.digits_cnn(device="cpu")
-    g = xviz.sag(clf, xviz.zoo.image("digit-3"), grid=4, progress=False)
-    return clf, g
 
 
 def new_page(browser, base):
@@ -238,6 +229,8 @@ def test_lab_renders_the_views_without_errors(notebook):
     cells.nth(2).screenshot(path=str(ARTIFACTS / "lab_sag_explorer.png"))
     cells.nth(3).screenshot(path=str(ARTIFACTS / "lab_concept_board.png"))
     assert page.evaluate(f"() => {find('main')}.title.text").startswith("gradcam: 3")
+    # Three views rendering at once asked the kernel for BokehJS once (a promise shared in the page).
+    assert page.evaluate(KERNEL_PRINTS, BOKEHJS_SENT) == "[('bokeh', 'bokeh-widgets')]"
     assert errors(page) == []
 
 
@@ -260,6 +253,20 @@ def test_lab_sag_region_click_is_scored_by_the_kernel(notebook, reference):
         assert page.evaluate(f"() => {find('sag-bars')}.data.p.length") > 0
     ARTIFACTS.mkdir(exist_ok=True)
     page.locator(".jp-Notebook .jp-CodeCell:visible").nth(2).screenshot(path=str(ARTIFACTS / "lab_sag_scored.png"))
+    assert errors(page) == []
+
+
+def test_lab_a_click_runs_the_python_callback_once(notebook, reference):
+    """jupyter_bokeh ran a model's ``on_change`` callbacks twice per browser change; the host once."""
+    page = notebook
+    clf, g = reference
+    page.evaluate(KERNEL_PRINTS, "calls = []\nex.state.on_change('data', lambda attr, old, new: calls.append(new))")
+    root = selected(page)
+    region = uncached_click(g, root)
+    click_region(page, g, region)
+    wait_scored(page)
+    assert page.evaluate(KERNEL_PRINTS, "print(len(calls))") == "1"
+    assert selected(page) == tuple(sorted(set(root) ^ {region}))
     assert errors(page) == []
 
 
@@ -305,7 +312,7 @@ def states(page):
 def test_lab_the_explorer_shown_again_opens_as_left_and_both_stay_in_step(notebook, reference):
     """`ex` in a new cell after clicks in the first: it opens with the regions the first shows,
     and a region clicked in the first is shown in the second too (each display is a widget of
-    its own on the one document, and jupyter_bokeh passes a page's change to the others)."""
+    its own on the one document, and the host passes a page's change to the others)."""
     page = notebook
     clf, g = reference
     page.locator("button:visible:has-text('root 1')").first.click()
@@ -330,7 +337,8 @@ KERNEL_PRINTS = """async code => { const k = jupyterapp.shell.currentWidget.sess
     const f = k.requestExecute({code, store_history: false}); let out = '';
     f.onIOPub = m => { if (m.header.msg_type === 'stream') out += m.content.text; };
     await f.done; return out.trim(); }"""
-OPEN_VIEWS = "import ipywidgets.widgets.widget as W\nprint(sum(type(w).__name__ == 'LiveBokehModel' for w in W._instances.values()))"
+BOKEHJS_SENT = "from xviz.views import host\nprint(host.bokehjs_sent)"
+OPEN_VIEWS = "import ipywidgets.widgets.widget as W\nprint(sum(type(w).__name__ == 'BokehWidget' for w in W._instances.values()))"
 
 
 def test_lab_a_cell_run_again_closes_the_widget_it_showed(notebook):
@@ -360,13 +368,29 @@ def test_lab_a_second_page_on_the_same_kernel_shows_views(browser, lab, notebook
             const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
             return !!k && k.status === 'idle' && k.connectionStatus === 'connected'; }""", timeout=60_000)
         assert page.evaluate("() => !window.Bokeh")  # nothing was saved with the notebook
+        sent = page.evaluate(KERNEL_PRINTS, BOKEHJS_SENT).count("bokeh-widgets")
         page.evaluate("() => { const nb = jupyterapp.shell.currentWidget.content; nb.activeCellIndex = 2;"
                       " return jupyterapp.commands.execute('notebook:run-cell'); }")  # the SAGExplorer cell
         page.wait_for_function(f"() => !!(window.Bokeh && {find('sag-info')})", timeout=60_000)
         page.locator(".jp-Notebook .jp-CodeCell:visible .bk-Canvas").first.wait_for(timeout=30_000)
+        assert page.evaluate(KERNEL_PRINTS, BOKEHJS_SENT).count("bokeh-widgets") == sent + 1  # once for this page
         assert errors(page) == []
     finally:
         context.close()
+
+
+def test_lab_a_view_widget_nests_in_a_box(notebook):
+    """`view.widget` is an ipywidget: it renders inside a VBox, beside another widget."""
+    page = notebook
+    page.evaluate("""() => { const nb = jupyterapp.shell.currentWidget.content, n = nb.model.cells.length;
+        nb.model.sharedModel.insertCell(n, {cell_type: 'code',
+          source: 'import ipywidgets\\nipywidgets.VBox([ipywidgets.Label("beside the board"), board.widget])'});
+        nb.activeCellIndex = n; return jupyterapp.commands.execute('notebook:run-cell'); }""")
+    box = page.locator(".jp-Notebook .jp-CodeCell:visible").last.locator(".widget-vbox")
+    box.locator(".bk-Canvas").first.wait_for(timeout=60_000)
+    assert box.locator(".widget-label").inner_text() == "beside the board"
+    page.wait_for_function("() => Bokeh.documents.filter(d => d.get_model_by_name('concepts-info')).length == 2")
+    assert errors(page) == []
 
 
 @pytest.fixture(scope="module")

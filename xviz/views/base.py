@@ -1,17 +1,15 @@
-"""What every view shares: showing a bokeh layout in Jupyter and exporting it to HTML.
+"""What every view shares: showing a bokeh layout in a notebook and exporting it to HTML.
 
 A view builds one bokeh layout whose interactivity lives in small CustomJS callbacks, so the
-same layout works in a notebook (wrapped as an ipywidget by jupyter_bokeh) and in a
-standalone HTML file with no kernel. Views read result objects; they compute nothing.
+same layout works in a notebook (hosted by an anywidget, :mod:`xviz.views.host`, which every
+front end that runs anywidgets renders: JupyterLab, Notebook 7, Voila, VS Code, Colab, marimo)
+and in a standalone HTML file with no kernel. Views read result objects; they compute nothing.
 """
-import functools
 import logging
 
 from bokeh.document import Document
 
 from .html import to_html, write_html
-
-_bokeh_pages = set()
 
 
 def _request():
@@ -22,19 +20,13 @@ def _request():
     return (get_parent() or {}) if get_parent else {}
 
 
-def _page():
-    """The Jupyter client session of the running cell: one per browser page (a reloaded tab,
-    or a second one on the same kernel, is a new one); None outside a kernel."""
-    return _request().get("header", {}).get("session")
-
-
 _shown = {}  # (page, cell id) -> (the run that showed them, the widgets it showed)
 
 
 def _replace_in_cell(widget):
     """Close the widgets an earlier run of this cell in this page showed: running a cell again
-    clears its output there, but ipywidgets keeps every widget alive, and ours hold a render
-    bundle (megabytes) and get every later change of their document. JupyterLab names the cell
+    clears its output there, but ipywidgets keeps every widget alive, and ours would be sent
+    every later change of their document. JupyterLab names the cell
     in each request; where no front end does, nothing is closed. Another page on the kernel
     (a second tab of the notebook) keeps its output, so its widgets are its own."""
     request = _request()
@@ -65,51 +57,6 @@ def _elsewhere(run):
     return any(isinstance(w, Output) and w.msg_id == run for w in list(live.values()))
 
 
-def load_bokeh():
-    """Put BokehJS into the notebook page, inline (classrooms are often offline), once per page.
-
-    Once per kernel is not enough: a page reloaded while the kernel runs has lost BokehJS,
-    and every view shown there afterwards would fail to render.
-    """
-    page = _page()
-    if page not in _bokeh_pages:
-        from bokeh.io import output_notebook
-        from bokeh.resources import INLINE
-
-        output_notebook(INLINE, hide_banner=True)
-        _bokeh_pages.add(page)
-
-
-@functools.cache
-def _widget_class():
-    """jupyter_bokeh's BokehModel, kept current for pages that open it later (imported on first use)."""
-    from jupyter_bokeh import BokehModel
-
-    class LiveBokehModel(BokehModel):
-        """A BokehModel whose full state, asked for by a page that opens it later (a reload, a
-        second tab on the running kernel), is the document as it is now: jupyter_bokeh makes
-        it once, so such a page showed the view as it was made, not as it was left."""
-
-        _stale = False
-
-        def _document_patched(self, event):
-            self._stale = True  # any change, from Python or from a page (the latter not sent back)
-            super()._document_patched(event)
-
-        def close(self):
-            if self.comm is not None:  # jupyter_bokeh's close fails when called again (as __del__ does)
-                super().close()
-
-        def get_state(self, key=None, drop_defaults=False):
-            if key is None and self._stale:
-                # Without a change notice: the pages already open have every change.
-                self._trait_values["render_bundle"] = self._model_to_traits(self._model)
-                self._stale = False
-            return super().get_state(key, drop_defaults)
-
-    return LiveBokehModel
-
-
 class View:
     """A bokeh layout with a notebook face (:attr:`widget`) and an HTML face (:meth:`to_html`)."""
 
@@ -135,26 +82,35 @@ class View:
         return doc, made
 
     def _new_widget(self):
-        load_bokeh()
-        self._document()  # the widget keeps this document (jupyter_bokeh syncs through it)
-        return _widget_class()(self.layout)
+        from .host import BokehWidget
+
+        self._document()  # the widget shows this document and keeps it in step with the pages
+        return BokehWidget(self.layout)
 
     @property
     def widget(self):
-        """The view as an ipywidget (a ``jupyter_bokeh.BokehModel``), to nest in HBox/VBox."""
-        if self._widget is None:
+        """The view as an ipywidget (an anywidget, :class:`xviz.views.host.BokehWidget`), to
+        nest in HBox/VBox; the same one each time, until it is closed (marimo closes the
+        widgets of a cell that runs again)."""
+        if self._widget is None or self._widget.closed:
             self._widget = self._new_widget()
         return self._widget
 
     def _ipython_display_(self):
         """Each display is a widget of its own on the one document: it opens as the view is now,
-        and what a page changes in one reaches the others (jupyter_bokeh sends a page's change
-        to every widget of the document but the one it came from)."""
+        and what a page changes in one reaches the others (the host sends a page's change to
+        every widget of the document but the page it came from)."""
         from IPython.display import display
 
         widget = self._new_widget()
         display(widget)
         _replace_in_cell(widget)
+
+    def _display_(self):
+        """marimo's display protocol: a view that ends a cell (or is given to ``mo.output``) is
+        shown as a widget of its own, like :meth:`_ipython_display_`. marimo closes it when the
+        cell runs again."""
+        return self._new_widget()
 
     def to_html(self, path=None):
         """Standalone HTML (BokehJS inline, interactive without a kernel); written to ``path`` if given."""

@@ -300,7 +300,8 @@ class LayerExplorer(View):
 
     # -- naming clusters (live notebooks) -------------------------------------------------
     def _typed(self, attr, old, new):
-        """The text box's callback: name the chosen cluster. Idempotent (jupyter_bokeh may run it twice)."""
+        """The text box's callback: name the chosen cluster. Idempotent: run again with the same
+        value (as jupyter_bokeh, the former host, did), it changes nothing."""
         text = (new or "").strip()
         if not text:
             return
