@@ -1,4 +1,14 @@
 """Standalone HTML reports: one file, BokehJS inline, opens in a browser with no kernel or network."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .core.types import Image, PathLike
+
+if TYPE_CHECKING:
+    from .core.classifier import Classifier
+    from .methods.heatmap import Saliency
 import html
 
 from bokeh.layouts import column, row
@@ -36,7 +46,7 @@ def report_layout(clf, image, predictions, results, width=300):
     return column(header, row(photo, bars), row(*[_heatmap_panel(s, width) for s in results]))
 
 
-def report(clf, image, results, path, top=5):
+def report(clf: Classifier, image: Image, results: Saliency | list[Saliency], path: PathLike, top: int = 5) -> Path:
     """Write a standalone HTML report for ``image``: photo, top classes and heatmaps.
 
     Parameters

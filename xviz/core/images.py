@@ -3,6 +3,11 @@
 Every image a user hands to xviz passes through :func:`load_image`, which turns the common
 forms into one: a float32 numpy array of shape H x W x 3 with values in [0, 1].
 """
+from __future__ import annotations
+
+from typing import Any, NoReturn, Sequence, cast
+
+from .types import Baseline, Image, Images
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +33,7 @@ def _describe(image):
     return f"{type(image).__name__} {text[:60] + '...' if len(text) > 60 else text}"
 
 
-def _reject(image, why):
+def _reject(image, why) -> NoReturn:
     raise ValueError(f"cannot use {_describe(image)} as an image: {why}. Accepted: {ACCEPTED}.")
 
 
@@ -149,7 +154,7 @@ def _from_tensor(tensor, near=None):
     return _from_numpy(t.numpy(), tensor, near)
 
 
-def load_image(image, near=None):
+def load_image(image: Image, near: tuple[int, int] | None = None) -> np.ndarray:
     """Turn one image in any accepted form into an H x W x 3 float32 array in [0, 1].
 
     Grayscale becomes three channels; RGBA is composited over white.
@@ -181,7 +186,7 @@ def load_image(image, near=None):
     >>> load_image(np.zeros((4, 5), dtype=np.uint8)).shape
     (4, 5, 3)
     """
-    near = None if near is None else tuple(near)
+    near = None if near is None else (int(near[0]), int(near[1]))
     if isinstance(image, (str, Path)):
         return _read_file(image, near)
     if isinstance(image, torch.Tensor):
@@ -200,14 +205,15 @@ def is_batch(images):
     return isinstance(images, (np.ndarray, torch.Tensor)) and images.ndim == 4
 
 
-def load_images(images, near=None):
+def load_images(images: Images, near: tuple[int, int] | None = None) -> tuple[list[np.ndarray], bool]:
     """Load a single image or a batch; return ``(list of H x W x 3 arrays, is_batch)``
     (``near``: see :func:`load_image`)."""
     if not is_batch(images):
         return [load_image(images, near)], False
-    if len(images) == 0:
+    batch = cast(Sequence, images)  # a list, tuple, or 4-D array or tensor: it has a length
+    if len(batch) == 0:
         raise ValueError(f"got an empty batch of images; give at least one image ({ACCEPTED})")
-    return [load_image(im, near) for im in images], True
+    return [load_image(im, near) for im in batch], True
 
 
 def to_tensor(array):
@@ -228,7 +234,7 @@ def resize(x, size):
     return F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=False, antialias=True)
 
 
-def compose(shown, hidden, weight):
+def compose(shown: Any, hidden: Any, weight: Any) -> Any:
     """``shown`` where ``weight`` is 1, ``hidden`` where it is 0, blended in between: the one
     way every method and metric puts a photo and its baseline together (numpy or torch).
 
@@ -240,7 +246,8 @@ def compose(shown, hidden, weight):
     return shown * weight + hidden * (1 - weight)
 
 
-def mask_side(size, image_size, name="size", cells_at_224=28, grow=False):
+def mask_side(size: int | str, image_size: tuple[int, int], name: str = "size", cells_at_224: int = 28,
+              grow: bool = False) -> int:
     """The side, in cells, of a coarse mask optimised on an image of ``image_size``.
 
     ``"auto"`` gives ``cells_at_224`` cells for a 224 x 224 input, as in the papers, and a
@@ -256,7 +263,7 @@ def mask_side(size, image_size, name="size", cells_at_224=28, grow=False):
     side = min(image_size)
     if isinstance(size, str) and size == "auto":
         return max(2, round(cells_at_224 * side / 224) if grow or side < 224 else cells_at_224)
-    if not is_int(size) or not 2 <= size <= side:
+    if isinstance(size, str) or not is_int(size) or not 2 <= size <= side:
         raise ValueError(f"{name} must be 'auto' or an int in 2..{side}, got {size!r}")
     return int(size)
 
@@ -303,7 +310,7 @@ def blur(x, ksize=51, sigma=50.0):
 BASELINES = ("blur", "black")
 
 
-def baseline(x, kind="blur"):
+def baseline(x: torch.Tensor, kind: Baseline = "blur") -> torch.Tensor:
     """The image an explanation perturbs towards, shaped like ``x`` (N x 3 x H x W).
 
     Parameters

@@ -1,4 +1,9 @@
 """Integrated Gradients (Sundararajan et al., ICML 2017): gradients averaged along a path from a baseline."""
+from __future__ import annotations
+
+from ..core.classifier import Classifier
+from ..core.types import Baseline, Images, Target
+from .heatmap import Saliency
 import warnings
 
 import torch
@@ -11,7 +16,9 @@ from ..core.checks import checked_int
 OUTPUTS = ("prob", "logit")
 
 
-def integrated_gradients(clf, images, target=None, baseline="black", steps="auto", output="prob", progress=False):
+def integrated_gradients(clf: Classifier, images: Images, target: Target = None, baseline: Baseline = "black",
+                         steps: int | str = "auto", output: str = "prob",
+                         progress: bool | str = False) -> Saliency | list[Saliency]:
     """Integrated Gradients attribution of the ``target`` class.
 
     The gradient of the target's score is averaged over ``steps`` points on the straight

@@ -1,4 +1,9 @@
 """RISE (Petsiuk et al., BMVC 2018): importance as the mean score of randomly masked copies."""
+from __future__ import annotations
+
+from ..core.classifier import Classifier
+from ..core.types import Baseline, Images, Target
+from .heatmap import Saliency
 import math
 
 import torch
@@ -16,7 +21,8 @@ from ..core.progress import progress as progress_bar
 BLOCK = 256
 
 
-def rise(clf, images, target=None, n_masks=4000, cells=7, p=0.5, baseline="black", seed=0, progress=True):
+def rise(clf: Classifier, images: Images, target: Target = None, n_masks: int = 4000, cells: int = 7, p: float = 0.5,
+         baseline: Baseline = "black", seed: int = 0, progress: bool = True) -> Saliency | list[Saliency]:
     """RISE heatmap of the ``target`` class.
 
     The image is scored under ``n_masks`` random masks, each a ``cells`` x ``cells`` grid

@@ -41,6 +41,10 @@ deliberate:
   sufficient (the search already assumes that showing more keeps more), else the SAG
   records how much confidence was left, and that no diverse explanation was searched for.
 """
+from __future__ import annotations
+
+from ..core.classifier import Classifier
+from ..core.types import Image
 import base64
 import binascii
 import itertools
@@ -504,7 +508,7 @@ class SAG(Result):
     cache: dict = field(default_factory=dict)
     history: dict = field(default_factory=dict)
     top5: dict = field(default_factory=dict)
-    baseline: np.ndarray = None
+    baseline: np.ndarray | None = None
 
     @property
     def regions(self):
@@ -661,7 +665,7 @@ def _check_target(clf, target, p_full):
                          f"a SAG explains a class the model gives weight to (p >= {MIN_P_FULL:g})")
 
 
-def sag(clf, image, target=None, *, grid=7, regions="grid", n_segments=49, beam_width=3, q=15, threshold=0.9,
+def sag(clf: Classifier, image: Image, target: int | str | None = None, *, grid=7, regions="grid", n_segments=49, beam_width=3, q=15, threshold=0.9,
         expand_threshold=0.4, max_roots=10, max_overlap=1, restarts=1, max_nodes=200, max_children=None,
         baseline="black",
         order_iterations=2, seed=0, progress=True):

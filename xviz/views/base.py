@@ -20,7 +20,7 @@ def _request():
     return (get_parent() or {}) if get_parent else {}
 
 
-_shown = {}  # (page, cell id) -> (the run that showed them, the widgets it showed)
+_shown: dict = {}  # (page, cell id) -> (the run that showed them, the widgets it showed)
 
 
 def _replace_in_cell(widget):

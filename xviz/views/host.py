@@ -172,7 +172,7 @@ class _Hub:
     and sent to every widget but the page it came from (bokeh marks a model as known to the
     pages once one patch carried it, so the pages must all get the same patch)."""
 
-    _hubs = {}  # document -> its hub, while widgets show it
+    _hubs: dict = {}  # document -> its hub, while widgets show it
 
     @classmethod
     def of(cls, doc):
@@ -298,7 +298,7 @@ class BokehWidget(anywidget.AnyWidget):
         self.root.document.apply_json_patch(patch, setter=_Origin(self, content["view"]))
 
 
-bokehjs_sent = []  # the components of each BokehJS reply, for the tests: once per page
+bokehjs_sent: list = []  # the components of each BokehJS reply, for the tests: once per page
 
 
 def _bokehjs(content):

@@ -5,6 +5,9 @@ IPython shows a result through the formatter :func:`install` registers by type n
 (``for_type_by_name``): the view's module, and bokeh and ipywidgets with it, load only when a
 result is first shown.
 """
+from __future__ import annotations
+
+from typing import Any
 import importlib
 import sys
 
@@ -28,7 +31,7 @@ def view_class(result):
     return None
 
 
-def show(result, **kwargs):
+def show(result: Any, **kwargs: Any) -> Any:
     """The interactive view of ``result``: :class:`HeatmapView` for one or a list of Saliency,
     :class:`SAGExplorer` for a SAG, :class:`ConceptBoard` for an XNN, :class:`SummaryView` for a visual Summary,
     :class:`LayerExplorer` for a LayerExplanation, :class:`GlobalLabelsView` for a

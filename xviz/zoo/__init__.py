@@ -5,6 +5,8 @@
 - :func:`image`: scikit-image's photos by name, and held-out digits (``"digit-7"``).
 - :func:`digits`: the digits as a labelled image set, split into train and test.
 """
+from __future__ import annotations
+
 import difflib
 import functools
 import json
@@ -42,7 +44,7 @@ def imagenet_labels():
     return json.loads((DATA / "imagenet_labels.json").read_text())
 
 
-def efficientnet_lite0(device=None, chunk_size=None):
+def efficientnet_lite0(device: str | torch.device | None = None, chunk_size: int | None = None) -> Classifier:
     """EfficientNet-Lite0 with ImageNet weights, wrapped as a :class:`~xviz.Classifier`.
 
     Inputs are resized to 224 x 224 and scaled to [-1, 1] (mean 0.5, std 0.5). The chunk
@@ -66,14 +68,14 @@ def efficientnet_lite0(device=None, chunk_size=None):
     """
     from .efficientnet import build_efficientnet_lite0
 
-    device = torch.device(device) if device is not None else default_device()
-    chunk_size = chunk_size or (64 if device.type == "cuda" else 16)
+    where = torch.device(device) if device is not None else default_device()
+    chunk_size = chunk_size or (64 if where.type == "cuda" else 16)
     model = build_efficientnet_lite0().to(memory_format=torch.channels_last)
     return Classifier(model, mean=0.5, std=0.5, size=224, labels=imagenet_labels(),
                       device=device, chunk_size=chunk_size, name="EfficientNet-Lite0")
 
 
-def digits_cnn(device=None, chunk_size=256):
+def digits_cnn(device: str | torch.device | None = None, chunk_size: int = 256) -> Classifier:
     """The bundled digits CNN (inputs upsampled to 32 x 32), wrapped as a :class:`~xviz.Classifier`.
 
     Parameters
@@ -95,12 +97,12 @@ def digits_cnn(device=None, chunk_size=256):
                       labels=DIGITS_LABELS, device=device, chunk_size=chunk_size, name="digits CNN")
 
 
-def sample_names():
+def sample_names() -> list[str]:
     """Names accepted by :func:`image`."""
     return list(PHOTOS) + DIGIT_SAMPLES
 
 
-def image(name):
+def image(name: str) -> np.ndarray:
     """A bundled sample image as an H x W x 3 float32 array in [0, 1].
 
     Parameters
