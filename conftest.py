@@ -10,3 +10,6 @@ tests start inherit this environment.
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+# A marimo notebook is a Python file, not a module to import for doctests: the browser test runs it.
+collect_ignore = ["notebooks/marimo_views.py"]
