@@ -91,6 +91,31 @@ class Result:
         return (meta.get("model", settings.get("model")), meta.get("fingerprint", settings.get("fingerprint")))
 
 
+class OldLoad:
+    """``Kind.load(path)``, as 0.1 read a Saliency or a LayerExplanation: deprecated."""
+
+    @classmethod
+    def load(cls, path: str | Path) -> Result:
+        """Deprecated: :func:`xviz.load` reads every result."""
+        deprecated(f"{cls.__name__}.load(path)", "xviz.load(path)")
+        return load_as(cls, path)
+
+
+class OldJson:
+    """``to_json`` / ``from_json``, as 0.1 wrote and read a SAG or a GlobalExplanation: deprecated."""
+
+    def to_json(self, path: str | Path) -> Path:
+        """Deprecated: :meth:`Result.save` writes it as JSON."""
+        deprecated(f"{type(self).__name__}.to_json(path)", f"{type(self).__name__}.save(path)")
+        return self.save(path)  # type: ignore[attr-defined]
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> Result:
+        """Deprecated: :func:`xviz.load` reads every result."""
+        deprecated(f"{cls.__name__}.from_json(path)", "xviz.load(path)")
+        return load_as(cls, path)
+
+
 def load(path: str | Path, clf: Any = None) -> Result:
     """Read any result written by ``save()``: the kind is found from the file's format tag.
 
@@ -151,4 +176,4 @@ def load_as(cls: type[Result], path: str | Path, clf: Any = None) -> Result:
     return result
 
 
-__all__ = ["DamagedFile", "Result", "deprecated", "load", "load_as"]
+__all__ = ["DamagedFile", "OldJson", "OldLoad", "Result", "deprecated", "load", "load_as"]

@@ -15,11 +15,11 @@ import torch.nn.functional as F
 
 from ..core.files import DamagedFile, valid
 from ..core.images import to_numpy
-from ..core.result import Result, deprecated, load_as
+from ..core.result import OldLoad, Result, deprecated
 
 
 @dataclass
-class Saliency(Result):
+class Saliency(OldLoad, Result):
     """A heatmap explanation of one image.
 
     Attributes
@@ -83,12 +83,6 @@ class Saliency(Result):
         return cls(method=meta["method"], target=meta["target"], label=meta["label"], score=meta["score"],
                    settings=meta["settings"], history=meta["history"], passes=meta.get("passes", 0),
                    seconds=meta.get("seconds", 0.0), **_checked_arrays(arrays))
-
-    @classmethod
-    def load(cls, path):
-        """Deprecated: :func:`xviz.load` reads every result."""
-        deprecated("Saliency.load(path)", "xviz.load(path)")
-        return load_as(cls, path)
 
 
 def _checked_arrays(data):

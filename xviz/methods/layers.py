@@ -52,7 +52,7 @@ from ..core.capture import spatial_layer, spatial_layers
 from ..core.checks import checked_seed, is_int
 from ..core.images import to_numpy
 from ..core.files import valid
-from ..core.result import Result, deprecated, load_as
+from ..core.result import OldJson, OldLoad, Result, deprecated
 from .heatmap import normalize_map, scale_rows
 from ..core.checks import checked_float, checked_int
 from ..core.files import write_npz
@@ -358,7 +358,7 @@ def _check_label(text):
 
 # -- the result ----------------------------------------------------------------------------------
 @dataclass(eq=False, repr=False)
-class LayerExplanation(Result, Mapping):
+class LayerExplanation(OldLoad, Result, Mapping):
     """Clusters of feature maps of several layers for one image: ``lay[layer].clusters``.
 
     A mapping from layer name (or index, shallowest first) to :class:`LayerClusters`.
@@ -525,12 +525,6 @@ class LayerExplanation(Result, Mapping):
         return cls(image=image, target=meta["target"], class_label=meta["class_label"],
                    score=meta["score"], layers=layers, settings=meta["settings"], passes=meta["passes"],
                    seconds=meta["seconds"])
-
-    @classmethod
-    def load(cls, path):
-        """Deprecated: :func:`xviz.load` reads every result."""
-        deprecated("LayerExplanation.load(path)", "xviz.load(path)")
-        return load_as(cls, path)
 
 
 # -- the method ----------------------------------------------------------------------------------
@@ -767,7 +761,7 @@ class LabelGroup:
 
 
 @dataclass(repr=False)
-class GlobalExplanation(Result):
+class GlobalExplanation(OldJson, Result):
     """People's labels grouped across images and classes, with their scores.
 
     Attributes
@@ -850,17 +844,6 @@ class GlobalExplanation(Result):
     def _from_parts(cls, data, arrays, clf=None):
         return cls(groups=[LabelGroup(**g) for g in data["groups"]], entries=data["entries"],
                    text_model=data["text_model"], threshold=data["threshold"], images=data["images"])
-
-    def to_json(self, path):
-        """Deprecated: :meth:`save` writes it as JSON."""
-        deprecated("GlobalExplanation.to_json(path)", "GlobalExplanation.save(path)")
-        return self.save(path)
-
-    @classmethod
-    def from_json(cls, path):
-        """Deprecated: :func:`xviz.load` reads every result."""
-        deprecated("GlobalExplanation.from_json(path)", "xviz.load(path)")
-        return load_as(cls, path)
 
 
 def _representatives(distinct, groups, uses, spelling):

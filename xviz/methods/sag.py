@@ -60,7 +60,7 @@ from ..core.images import baseline as make_baseline
 from ..core.images import baseline_setting
 from ..core.images import compose, to_numpy, to_tensor, upsample_mask
 from ..core.files import DamagedFile, FileParts, valid, valid_number
-from ..core.result import Result, deprecated, load_as
+from ..core.result import OldJson, Result
 from ..core.progress import progress as progress_bar
 from ..core.checks import checked_float, checked_int, checked_seed, is_int
 
@@ -440,7 +440,7 @@ def _graph_from_json(data):
 
 
 @dataclass
-class SAG(Result):
+class SAG(OldJson, Result):
     """A structured attention graph of one image (saved as JSON by :meth:`save`).
 
     Attributes
@@ -602,17 +602,6 @@ class SAG(Result):
                    seconds=data["seconds"], cache={tuple(k): v for k, v in data["cache"]}, history=data["history"],
                    top5={tuple(k): v for k, v in data.get("top5", [])},  # older files: nodes only
                    baseline=baseline)
-
-    def to_json(self, path):
-        """Deprecated: :meth:`save` writes a SAG as JSON."""
-        deprecated("SAG.to_json(path)", "SAG.save(path)")
-        return self.save(path)
-
-    @classmethod
-    def from_json(cls, path):
-        """Deprecated: :func:`xviz.load` reads every result."""
-        deprecated("SAG.from_json(path)", "xviz.load(path)")
-        return load_as(cls, path)
 
 
 # -- the method ------------------------------------------------------------------------------
