@@ -45,6 +45,11 @@ _CHANNELS_FIRST = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d,
                    nn.ReplicationPad2d, nn.ConstantPad2d, nn.LocalResponseNorm)
 _CHANNELS_LAST = (nn.Linear, nn.LayerNorm) + ((nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+# Normalisation layers (subclasses too) are never the automatic layer: a LayerNorm rescales each
+# position to one norm, so the map of the block before it says where, and its own does not
+# (a Swin's final LayerNorm gives a flat Grad-CAM where the last stage's finds the object).
+NORMS = (nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.modules.batchnorm._NormBase) + (
+    (nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())
 
 # model -> its last probe; weak, so models can go.
 _PROBES = weakref.WeakKeyDictionary()
@@ -486,7 +491,8 @@ def auto_layers(clf, pick="last", layout=None, reshape=None):
     inside another such module, except inside plain containers; every layer with maps when
     those blocks miss a resolution) that depend on the image, whose grid follows the input
     size where the model takes another, and whose grid the logits depend on (not a ViT's last
-    block: only its class token reaches the head). Then ``pick``:
+    block: only its class token reaches the head); a normalisation layer is no candidate (the
+    block before it is: a LayerNorm gives every position the same norm). Then ``pick``:
 
     - ``"last"``: the last candidate (Grad-CAM, XNN): a CNN's last convolutional block, the
       tokens a ViT's last block attends over, the last stage of a Swin or a ConvNeXt;
@@ -522,8 +528,8 @@ def _auto(clf, pick):
         raise ValueError(f"unknown pick {pick!r}; choose one of {', '.join(map(repr, PICKS))}")
     found = probe(clf)
     candidates = [f for f in found.facts.values() if f.is_map]
-    usable = [f for f in _blocks(candidates) if f.scales is not False and any(f.decides(r) is not False
-                                                                               for r in f.layouts)]
+    usable = [f for f in _blocks(candidates) if f.scales is not False and not isinstance(f.module, NORMS)
+              and any(f.decides(r) is not False for r in f.layouts)]
     if not usable:
         raise ValueError(f"{clf.name} has no layer with feature maps of the image that the logits depend on "
                          f"(N x C x h x w, N x h x w x C, or tokens on its patch grid); give layer= (with layout= "
