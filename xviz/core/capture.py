@@ -67,6 +67,7 @@ class Facts:
     varies: bool = False    # batch first, and not the same for every image
     other: tuple = None     # its shape for OTHER_IMAGES images at the second size, when that ran
     marginals: list = None  # |gradient of the logits| summed over all dims but one (batch left out), per dim
+    first_order: dict = None  # channel axis -> (sum over images of |sum_c g a|, of sum_c |g a|), per position
     hint: str = None        # the layout the module's type fixes
     layouts: list = field(default_factory=list)  # the readings left after all the evidence
     how: str = ""           # what settled the layout
@@ -87,6 +88,18 @@ class Facts:
         if self.marginals is None:
             return None
         return layout.on_grid_gradient(self.marginals)
+
+    def read_through_norm(self, layout):
+        """True when the logits read the grid only through a normalisation of each position:
+        at every grid position the gradient is orthogonal to the activation (a LayerNorm's
+        output does not change when its input is scaled), so the first-order term a Grad-CAM
+        sums vanishes where it matters. A ViT's last block reads its input so."""
+        if self.first_order is None or layout.kind == "custom":
+            return False
+        aligned, total = self.first_order[1 if layout.kind in ("NCHW", "NCL") else -1]
+        if layout.tokens:
+            aligned, total = aligned[layout.extra:], total[layout.extra:]
+        return bool(total.sum() > 0 and aligned.sum() < 1e-3 * total.sum())
 
 
 @dataclass
@@ -216,9 +229,14 @@ def _first_pass(clf, names, facts):
     if grads[0] is None or not bool(grads[0].abs().sum() > 0):
         return False  # the images reach no logit through a gradient (all units off): no evidence
     for (name, t), g in zip(kept.items(), grads[1:]):
-        g = torch.zeros_like(t) if g is None else g.detach().abs().float().sum(0)
-        facts[name].marginals = [g.sum([j for j in range(g.ndim) if j != d]).cpu() if g.ndim > 1 else g.cpu()
-                                 for d in range(g.ndim)]
+        g = torch.zeros_like(t) if g is None else g.detach().float()
+        a = g.abs().sum(0)
+        facts[name].marginals = [a.sum([j for j in range(a.ndim) if j != d]).cpu() if a.ndim > 1 else a.cpu()
+                                 for d in range(a.ndim)]
+        if t.ndim in (3, 4):
+            product = g * t.detach().float()
+            facts[name].first_order = {axis: (product.sum(axis).abs().sum(0).flatten().cpu(),
+                                              product.abs().sum(axis).sum(0).flatten().cpu()) for axis in (1, -1)}
     return True
 
 
@@ -277,7 +295,7 @@ def _read(clf, facts, other_size, error, gradients):
     _break_ties(mapped)
     if not gradients:
         for f in facts.values():
-            f.marginals = None
+            f.marginals = f.first_order = None
     return Probe(size=size, other_size=other_size, facts=facts, grids=grids, other_error=error, gradients=gradients)
 
 
@@ -534,7 +552,22 @@ def _auto(clf, pick):
         raise ValueError(f"{clf.name} has no layer with feature maps of the image that the logits depend on "
                          f"(N x C x h x w, N x h x w x C, or tokens on its patch grid); give layer= (with layout= "
                          f"or reshape= if its maps are in another form)")
-    return _pick(usable, pick, min(clf.size))
+    return [_through_norm(f, candidates) for f in _pick(usable, pick, min(clf.size))]
+
+
+def _through_norm(f, candidates):
+    """``f``, or the normalisation that reads it, for tokens with a class token that the logits
+    read only through a normalisation: a ViT's last block reads the grid through its first
+    LayerNorm and passes only the class token on, so the gradient is large at the few tokens
+    the class token attends to and orthogonal to them there; a Grad-CAM of the block's input
+    sums to nearly nothing at those tokens, of the LayerNorm's output it does not
+    (pytorch-grad-cam takes ``blocks[-1].norm1`` too). Pooled tokens (a Swin) keep the block."""
+    layout = f.layouts[0] if len(f.layouts) == 1 else None
+    if layout is None or not (layout.tokens and layout.extra) or not f.read_through_norm(layout):
+        return f
+    after = [g for g in candidates if g.order > f.order and isinstance(g.module, NORMS) and g.layouts == f.layouts
+             and g.decides(g.layouts[0])]
+    return after[0] if after else f
 
 
 def _pick(usable, pick, side):
