@@ -93,3 +93,13 @@ def test_layer_methods_with_their_defaults_on_the_trained_models(vit, channels_l
         assert lay.settings["layouts"] == {deepest.layer: xviz.gradcam(clf, images[0]).settings["layout"]}
     summary = xviz.summaries.fit(vit, images, target=1, progress=False)
     assert summary.settings["layer"] == "vit.layers.1.layernorm_before" and summary.settings["layout"] == "NLC 1+4x4"
+
+
+def test_every_root_of_a_sag_shows_the_deciding_cell(vit, cases):
+    images, cells = cases
+    sag = xviz.sag(vit, images[0], target=1, progress=False)
+    assert sag.roots
+    r, c = cells[0]
+    for root in sag.roots:  # a minimal set of regions that keeps the class: the white cell among them
+        assert sag.mask(root)[r * 8:(r + 1) * 8, c * 8:(c + 1) * 8].mean() > 0.5
+    assert xviz.SAGExplorer(sag, clf=vit).to_html().startswith("<!DOCTYPE html>")
