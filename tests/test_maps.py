@@ -191,7 +191,7 @@ def test_channels_last_or_first_when_h_equals_c():
     # input size shows which dimensions follow it; one that does not gets an error naming layout=.
     assert str(capture.auto_layers(channels_last_clf(8, fixed=False))[0].layout) == "NHWC 8x8"
     fixed = channels_last_clf(8, fixed=True)
-    with pytest.raises(ValueError, match="could be NCHW 8x8 .* or NHWC 8x8 .* give layout='NCHW'"):
+    with pytest.raises(ValueError, match="could be NCHW 8x8 .* or NHWC 8x8 .* give layout='NCHW' or layout='NHWC', whichever"):
         xviz.gradcam(fixed, np.random.rand(32, 32, 3))
     assert "blocks" not in capture.spatial_layers(fixed)
     sal = xviz.gradcam(fixed, np.random.rand(32, 32, 3), layout="NHWC")

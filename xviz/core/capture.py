@@ -449,13 +449,17 @@ def _only_reading(clf, f, purpose):
                          f"({', '.join(KINDS)}) or reshape= (a function to N x C x h x w). {_shown(clf)}")
     options = " or ".join(f"{r} ({r.describe()})" for r in f.layouts)
     raise ValueError(f"the output of layer {f.name!r} of {clf.name} ({_shape(f.shape)} for {PROBE_IMAGES} images) could "
-                     f"be {options}, and nothing in the model tells which: give layout="
-                     f"{_example(f.layouts[0])} (or reshape=, a function to N x C x h x w)")
+                     f"be {options}, and nothing in the model tells which: give {_choices(f.layouts)} (or reshape=, "
+                     f"a function to N x C x h x w)")
 
 
-def _example(layout):
-    return (f"xviz.Layout({layout.kind!r}, grid={layout.grid}, extra={layout.extra})" if layout.tokens
-            else repr(layout.kind))
+def _choices(layouts):
+    """``layout=...`` for each reading, to pick the one the model computes."""
+    def one(layout):
+        return (f"xviz.Layout({layout.kind!r}, grid={layout.grid}, extra={layout.extra})" if layout.tokens
+                else repr(layout.kind))
+
+    return " or ".join(dict.fromkeys(f"layout={one(r)}" for r in layouts)) + ", whichever the model computes"
 
 
 def _given(clf, f, layout):
@@ -536,7 +540,7 @@ def auto_layers(clf, pick="last", layout=None, reshape=None):
             options = " or ".join(f"{r} ({r.describe()})" for r in f.layouts)
             raise ValueError(f"the automatic layer of {clf.name} is {f.name!r}, whose output ({_shape(f.shape)} for "
                              f"{PROBE_IMAGES} images) could be {options}; nothing in the model tells which: give "
-                             f"layout={_example(f.layouts[0])}, or another layer=")
+                             f"{_choices(f.layouts)}; or another layer=")
     return [FeatureLayer(f.name, f.layouts[0], f.module) for f in chosen]
 
 

@@ -314,7 +314,7 @@ class Classifier:
         elif isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
             logits = out[0]
         else:
-            raise ValueError(f"the model returned {_describe(out)} for a batch of {n} images, and xviz cannot tell "
+            raise ValueError(f"the model returned {_describe(out)} for {_a_batch(n)}, and xviz cannot tell "
                              f"where its logits are (it reads a tensor, an object with .logits, a dict with a "
                              f"'logits' entry, or a tuple whose first item is the logits). Say where they are: "
                              f"Classifier(model, ..., output=lambda out: ...), e.g. output=lambda out: out['scores']")
@@ -326,7 +326,7 @@ class Classifier:
                 what = f"the model returned {got}"
             else:
                 what = f"the model returned {_describe(out)}, whose logits have {got}"
-            raise ValueError(f"{what} for a batch of {n} images; xviz expects N x num_classes logits (give output=, "
+            raise ValueError(f"{what} for {_a_batch(n)}; xviz expects N x num_classes logits (give output=, "
                              f"a function from the model's output to them, if they are elsewhere)")
         return logits
 
@@ -562,6 +562,10 @@ def _tensor_of(module, out):
     if t is None:
         raise ValueError(f"layer {type(module).__name__} returns {type(out).__name__}, not a tensor")
     return t
+
+
+def _a_batch(n):
+    return "a batch of one image" if n == 1 else f"a batch of {n} images"
 
 
 def _describe(out, depth=0):

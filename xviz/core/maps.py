@@ -111,7 +111,8 @@ class Layout:
         text = NAMES[self.kind]
         if self.grid is None:
             return text
-        grid = f"a {self.grid[0]} x {self.grid[1]} grid"
+        article = "an" if str(self.grid[0]).startswith("8") or self.grid[0] in (11, 18) else "a"
+        grid = f"{article} {self.grid[0]} x {self.grid[1]} grid"
         if self.tokens and self.extra:
             return f"{text}: {self.extra} leading token{'s' if self.extra > 1 else ''} + {grid}"
         return f"{text} on {grid}"
