@@ -32,7 +32,7 @@ from .maps import KINDS, Layout, as_layout, follows, halvings, on_grid, readings
 from .state import preserved
 
 PROBE_IMAGES = 4  # at the classifier's size, with gradients
-OTHER_IMAGES = 3  # at the second size: another count, so that a first dimension of 4 alone is no batch
+OTHER_IMAGES = 2  # at the second size: another count, so that a first dimension of 4 alone is no batch
 PICKS = ("last", "resolutions", "fine")
 
 # Module types whose output layout PyTorch fixes, by exact type (a subclass may permute:
@@ -166,8 +166,8 @@ def probe(clf):
     input size and modules; a swapped module probes again).
 
     Two forward passes: four images at the classifier's size with one backward pass (the
-    gradient of a random mix of the logits), then three at a second size (twice the height,
-    one and a half the width) to see which dimensions follow the input; models that refuse
+    gradient of a random mix of the logits), then two at a second size (1.5 times the height,
+    1.25 times the width) to see which dimensions follow the input; models that refuse
     another size (a ViT with fixed position embeddings) are read from the first pass alone.
     """
     modules = tuple(clf.model.modules())[1:]  # not the model itself: the cache must not keep it alive
@@ -243,7 +243,7 @@ def _first_pass(clf, names, facts):
 def _second_pass(clf, names, facts):
     """Output shapes at a second input size; (that size, "") or (that size, why it failed)."""
     H, W = clf.size
-    other = (2 * H, W + W // 2)
+    other = (H + H // 2, W + W // 4)  # grids change, and differently along each side
     shapes = {}
 
     def record(module, inputs, out):
