@@ -314,18 +314,19 @@ def _settle(f, found, size, other_size):
 
 
 def _break_ties(mapped):
-    """Layers with several readings: the one the model's unambiguous layers use, if one is; a
-    4-D map in a model with only channels-first maps (no channels-last, no tokens) is NCHW."""
+    """Layers with several readings. Tokens: the reading the model's unambiguous token layers
+    use, if one is (a model's tokens keep their count from layer to layer; the channels
+    change). Maps: channels first when every other map of the model is (no channels-last
+    module or reading, no tokens), else they stay uncertain."""
     sure = [f.layouts[0] for f in mapped if len(f.layouts) == 1]
-    channels_first = all(r.kind == "NCHW" for r in sure) and not any(
-        f.hint and f.hint != "NCHW" for f in mapped)
+    channels_first = all(r.kind == "NCHW" for r in sure) and not any(f.hint and f.hint != "NCHW" for f in mapped)
     for f in mapped:
         if len(f.layouts) < 2:
             continue
         alike = [r for r in f.layouts if r in sure]
-        if len(alike) == 1:
-            f.layouts, f.how = alike, "like the model's other layers"
-        elif channels_first and len(f.shape) == 4 and any(r.kind == "NCHW" for r in f.layouts):
+        if len(f.shape) == 3 and len(alike) == 1:
+            f.layouts, f.how = alike, "like the model's other token layers"
+        elif len(f.shape) == 4 and channels_first and any(r.kind == "NCHW" for r in f.layouts):
             f.layouts = [r for r in f.layouts if r.kind == "NCHW"]
             f.how = "convention (every other map of the model is channels first)"
 
