@@ -84,6 +84,12 @@ def test_every_other_heatmap_method_and_the_report_on_a_vit(models, images, tmp_
     assert len(view.curves) == 5
     page = xviz.report(clf, images[0], results, tmp_path / "report.html").read_text()
     assert html.escape("layer vit.layers.1.layernorm_before (NLC 1+4x4)") in page
+    lay = xviz.layers.explain(clf, images[:2], target=0, progress=False)
+    for one, text in zip(lay, ("stripes", "a stripe")):
+        one.label(0, 0, text)
+    glob = xviz.layers.aggregate(lay, text_model="words")
+    assert [g.label for g in glob.groups] == ["stripes"]
+    assert xviz.GlobalLabelsView(glob).to_html().startswith("<!DOCTYPE html>")
 
 
 # -- timm, where it imports (it needs a torchvision built for the installed torch) ------------------
