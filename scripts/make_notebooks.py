@@ -628,6 +628,183 @@ print(label, f"{p:.0%}")"""),
 ]
 
 
+YOUR_MODEL = [
+    ("md", """# Your own model
+
+xviz explains any PyTorch image classifier: a CNN, a vision transformer, a model from
+torchvision, timm or Hugging Face, or one you wrote. It needs three things, given to
+`xviz.Classifier`: the model, its preprocessing (`mean`, `std`, input `size`), and, if you
+like, the class names. This notebook shows the common cases, what xviz finds by itself,
+and what to pass when it cannot be sure. Everything runs offline on a CPU."""),
+    ("md", """## 1. A plain `nn.Module`
+
+xviz reads the logits from whatever your model returns: a tensor, an object with `.logits`
+(Hugging Face), a dict with a `"logits"` entry, or a tuple whose first item is the logits.
+Anything else gets an error that says what came back and how to tell xviz where the logits
+are. Here the "own model" is the small vision transformer that ships with xviz (plain
+PyTorch, trained on the 8 x 8 digits), wrapped so that it returns a dict with other keys."""),
+    ("code", """import torch
+import xviz
+from xviz.zoo.vit_model import build_digits_vit
+
+
+class MyModel(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = build_digits_vit()
+
+    def forward(self, x):
+        return {"scores": self.net(x), "note": "anything else"}
+
+
+digits = [str(d) for d in range(10)]
+clf = xviz.Classifier(MyModel(), mean=0.5, std=0.5, size=32, labels=digits)
+try:
+    clf.predict(xviz.zoo.image("digit-7"))
+except ValueError as err:
+    print(err)"""),
+    ("code", """clf = xviz.Classifier(MyModel(), mean=0.5, std=0.5, size=32, labels=digits, output=lambda out: out["scores"])
+[(label, round(p, 2)) for label, p in clf.predict(xviz.zoo.image("digit-7"), top=2)]"""),
+    ("md", """## 2. Which layer, read how?
+
+Grad-CAM, layer clusters, XNN and visual summaries read a layer's *feature maps*: C
+channels on an h x w grid over the image. Models give them in several layouts: N x C x h x w
+(CNNs), N x h x w x C (channels last, as ConvNeXt's LayerNorms and MLPs), or tokens
+N x L x C with L = k + h x w, k leading tokens (a class token, a distillation token,
+registers) on no grid. xviz probes the model once (four images, one backward pass, and a
+second pass at another input size when the model takes one) and finds each layer's layout.
+The automatic layer is the last one on the grid whose grid the logits depend on: for this
+ViT, the tokens its last block attends over (its own output reaches the head only through the
+class token)."""),
+    ("code", """sal = xviz.gradcam(clf, xviz.zoo.image("digit-7"))
+print(sal.settings["layer"], "read as", sal.settings["layout"], "->", sal.raw.shape)"""),
+    ("md", """`NLC 1+8x8` means tokens N x L x C: one leading token, then an 8 x 8 grid, row by row.
+The layer and its layout are recorded in every result's `settings` and shown in the views.
+To see what xviz found in a model, or to read another layer:"""),
+    ("code", """from xviz.core.capture import auto_layers, feature_layer
+
+print([str(layer) for layer in auto_layers(clf, "resolutions")])   # what layer clusters take
+print(feature_layer(clf, "net.patch_embed"))                         # the patch embedding: N x C x h x w"""),
+    ("md", """## 3. A CNN and a transformer, side by side
+
+The same digit, explained by the bundled CNN and the bundled ViT (trained on the same digits:
+both get 99.1% of the held-out ones right). Grad-CAM reads each model's own layer; iGOS++
+perturbs the image, so it treats both alike."""),
+    ("code", """import numpy as np
+from PIL import Image
+from xviz.views.plots import blend
+
+cnn, vit = xviz.zoo.digits_cnn(), xviz.zoo.digits_vit()
+digit = xviz.zoo.image("digit-4")
+results = {}
+for name, model in (("CNN", cnn), ("ViT", vit)):
+    results[name] = [xviz.gradcam(model, digit), xviz.igos_pp(model, digit, progress=False)]
+    g = results[name][0]
+    print(f"{name}: {g.label} (p={g.score:.2f}); Grad-CAM on {g.settings['layer']} ({g.settings['layout']})")"""),
+    ("code", """# Grad-CAM and iGOS++ of the CNN, then of the ViT
+tiles = [blend(r.image, r.mask) for name in ("CNN", "ViT") for r in results[name]]
+Image.fromarray((np.hstack(tiles) * 255).astype("uint8")).resize((4 * 160, 160), Image.NEAREST)"""),
+    ("md", """The same four heatmaps in the interactive view (the titles say which layer each read):"""),
+    ("code", """# NBVAL_IGNORE_OUTPUT
+xviz.show(results["CNN"] + results["ViT"])"""),
+    ("md", """## 4. Hugging Face transformers
+
+A `transformers` image classifier returns a `ModelOutput`; xviz takes its `.logits`. Take
+the preprocessing from its image processor and the class names from its config. Online that
+is:
+
+```python
+from transformers import AutoImageProcessor, AutoModelForImageClassification
+
+name = "google/vit-base-patch16-224"
+model = AutoModelForImageClassification.from_pretrained(name)
+proc = AutoImageProcessor.from_pretrained(name)
+clf = xviz.Classifier(model, mean=proc.image_mean, std=proc.image_std, size=proc.size["height"],
+                      labels=[model.config.id2label[i] for i in range(model.config.num_labels)])
+```
+
+Offline, here, a tiny ViT, a Swin and a ConvNeXt built from their configs (random weights:
+their heatmaps mean nothing, but what xviz reads does)."""),
+    ("code", """import transformers as T
+
+torch.manual_seed(0)
+configs = {
+    "ViT": T.ViTForImageClassification(T.ViTConfig(
+        image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64)),
+    "Swin": T.SwinForImageClassification(T.SwinConfig(
+        image_size=32, patch_size=4, embed_dim=16, depths=[1, 1], num_heads=[2, 2], window_size=4)),
+    "ConvNeXt": T.ConvNextForImageClassification(T.ConvNextConfig(hidden_sizes=[8, 16], depths=[1, 1], num_stages=2)),
+}
+for name, model in configs.items():
+    hf = xviz.Classifier(model.eval(), mean=0.5, std=0.5, size=32)
+    s = xviz.gradcam(hf, xviz.zoo.image("digit-4"))
+    print(f"{name:9s} {s.settings['layer']:32s} {s.settings['layout']}")"""),
+    ("md", """The ViT's layer is its last block's normalised input (class token dropped), the Swin's its
+last stage (tokens, no class token, after a patch merging), the ConvNeXt's its last stage
+(channels first; inside its blocks the maps are channels last, and xviz reads those so too)."""),
+    ("md", """## 5. torchvision and timm
+
+They need a `torchvision` built for your `torch`; the calls are (not run here):
+
+```python
+import torchvision
+weights = torchvision.models.ResNet50_Weights.IMAGENET1K_V2
+clf = xviz.Classifier(torchvision.models.resnet50(weights=weights), size=224,   # ImageNet mean and std by default
+                      labels=weights.meta["categories"])
+
+import timm
+net = timm.create_model("convnext_tiny", pretrained=True)
+cfg = timm.data.resolve_data_config({}, model=net)
+clf = xviz.Classifier(net, mean=cfg["mean"], std=cfg["std"], size=cfg["input_size"][1:])
+```
+
+timm's Swin gives its stages channels last (N x h x w x C); xviz reads them so."""),
+    ("md", """## 6. When xviz cannot be sure
+
+A layer whose output is N x 8 x 8 x 8 on an 8 x 8 grid could be channels first or channels
+last. xviz then looks at the module's type (a `Conv2d` is channels first, a `Linear` on maps
+channels last), runs the model at a second input size (the grid follows the input, the
+channels do not), and compares with the model's other layers. A model that allows none of
+that gets an error naming what settles it, never a guess:"""),
+    ("code", """class Block(torch.nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.norm, self.fc = torch.nn.LayerNorm(dim), torch.nn.Linear(dim, dim)
+
+    def forward(self, x):
+        return x + self.fc(self.norm(x))
+
+
+class ChannelsLast(torch.nn.Module):
+    \"\"\"8 channels on an 8 x 8 grid, channels last, with position embeddings for one input size.\"\"\"
+
+    def __init__(self):
+        super().__init__()
+        self.stem = torch.nn.Conv2d(3, 8, 4, stride=4)
+        self.pos = torch.nn.Parameter(torch.zeros(1, 8, 8, 8))
+        self.blocks = torch.nn.Sequential(Block(8), Block(8))
+        self.head = torch.nn.Linear(8, 10)
+
+    def forward(self, x):
+        return self.head(self.blocks(self.stem(x).permute(0, 2, 3, 1) + self.pos).mean((1, 2)))
+
+
+torch.manual_seed(0)
+odd = xviz.Classifier(ChannelsLast(), mean=0.5, std=0.5, size=32)
+try:
+    xviz.gradcam(odd, digit)
+except ValueError as err:
+    print(err)"""),
+    ("code", """print(xviz.gradcam(odd, digit, layout="NHWC").settings["layout"])
+# or, as pytorch-grad-cam's reshape_transform, a function to N x C x h x w:
+print(xviz.gradcam(odd, digit, reshape=lambda t: t.permute(0, 3, 1, 2)).settings["layout"])"""),
+    ("md", """For tokens, `xviz.Layout("NLC", grid=(14, 14), extra=1)` gives the grid and the leading
+tokens when xviz cannot find them (for example more than 8 leading tokens). Every
+layer-based method takes `layer=` and `layout=` (or `reshape=`): `xviz.gradcam`,
+`xviz.layers.explain`, `xviz.xnn.fit`, `xviz.summaries.fit`."""),
+]
+
+
 def build(cells):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -655,6 +832,7 @@ if __name__ == "__main__":
     wanted = sys.argv[1:]
     for name, cells in {"01_quickstart.ipynb": QUICKSTART, "02_heatmaps.ipynb": HEATMAPS,
                         "03_structured_attention_graphs.ipynb": SAG, "04_concepts.ipynb": CONCEPTS,
-                        "05_summaries_and_layers.ipynb": LAYERS_SUMMARIES, "06_lesson.ipynb": LESSON}.items():
+                        "05_summaries_and_layers.ipynb": LAYERS_SUMMARIES, "06_lesson.ipynb": LESSON,
+                        "07_your_own_model.ipynb": YOUR_MODEL}.items():
         if not wanted or name in wanted or name.removesuffix(".ipynb") in wanted:
             write(name, cells)

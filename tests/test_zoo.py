@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import torch
 
+import xviz
 from xviz import zoo
 from xviz.zoo.digits_model import WEIGHTS_PATH, upsample
 
@@ -121,3 +122,16 @@ def test_same_conv_pads_like_tensorflow(kernel, groups):
         expected = F.conv2d(F.pad(x, pads), conv.weight, conv.bias, 2, 0, 1, groups)
         assert conv(x).shape == expected.shape
         assert torch.allclose(conv(x), expected, atol=1e-5), (h, w)
+
+
+def test_digits_vit_accuracy_and_the_tokens_it_is_explained_by():
+    vit = zoo.digits_vit(device="cpu")
+    test = zoo.digits("test")
+    x, _ = vit.prepare(list(test.images))
+    accuracy = float((vit.logits(x).argmax(1).cpu().numpy() == test.labels).mean())
+    assert accuracy >= 0.97
+    n = sum(p.numel() for p in vit.model.parameters())
+    assert 70_000 < n < 90_000
+    sal = xviz.gradcam(vit, zoo.image("digit-4"))
+    # The last block's normalised input: 64 patch tokens after the class token, on an 8 x 8 grid.
+    assert (sal.settings["layer"], sal.settings["layout"], sal.raw.shape) == ("blocks.3.norm1", "NLC 1+8x8", (8, 8))

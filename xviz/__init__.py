@@ -15,6 +15,7 @@ import importlib
 from . import metrics, zoo
 from .core import images
 from .core.classifier import Classifier
+from .core.maps import Layout
 from .core.result import Result, load
 from .core.state import preserved
 from .methods import SAG, Saliency, gradcam, igos, igos_pp, integrated_gradients, layers, rise, sag, summaries, xnn
@@ -36,5 +37,5 @@ def __getattr__(name):
 
 _registry.install()
 
-__all__ = ["Classifier", "Result", "load", "ConceptBoard", "GlobalLabelsView", "HeatmapView", "LayerExplorer", "layers", "SAG", "SAGExplorer", "Saliency", "gradcam", "igos", "igos_pp", "images", "integrated_gradients", "metrics",
+__all__ = ["Classifier", "ConceptBoard", "Layout", "Result", "load", "GlobalLabelsView", "HeatmapView", "LayerExplorer", "layers", "SAG", "SAGExplorer", "Saliency", "gradcam", "igos", "igos_pp", "images", "integrated_gradients", "metrics",
            "preserved", "report", "rise", "sag", "show", "summaries", "SummaryView", "xnn", "zoo", "__version__"]

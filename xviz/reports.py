@@ -18,7 +18,7 @@ from .views import plots
 from .views.html import write_html
 
 METHOD_NOTES = {
-    "gradcam": "Grad-CAM: the last convolutional maps weighted by the mean gradient of the class score.",
+    "gradcam": "Grad-CAM: a layer's feature maps weighted by the mean gradient of the class score.",
     "integrated_gradients": "Integrated gradients: gradients averaged along the path from a baseline, "
                             "times the change of each pixel.",
     "rise": "RISE: the class score averaged over thousands of random masks, weighted by each mask.",
@@ -33,6 +33,8 @@ def _heatmap_panel(sal, width):
     fig = plots.image_figure(sal.image, title=f"{sal.method}: {sal.label}", width=width)
     plots.add_heatmap(fig, sal.mask)
     note = METHOD_NOTES.get(sal.method, sal.method)
+    layer = plots.layer_text(sal.settings.get("layer"), sal.settings.get("layout"))
+    note = f"{note} ({layer})" if layer else note
     return column(fig, Div(text=f"<small>{html.escape(note)}</small>", width=width))
 
 

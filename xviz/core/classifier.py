@@ -11,6 +11,7 @@ import hashlib
 import json
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,7 @@ import torch
 from torch import nn
 
 from . import images as _images
+from .capture import first_tensor, with_first
 from .checks import checked_int, is_int
 from .state import default_device, preserved
 
@@ -54,6 +56,11 @@ class Classifier:
         What the model takes: RGB, or one grey channel. A grey model gets the luma of the
         RGB image (ITU-R 601, as PIL's "L"; a grey image is that grey), so every method still
         perturbs and shows the RGB image; ``mean`` and ``std`` are then one number each.
+    output : callable, optional
+        Where the logits are in what the model returns. By default: the output itself when it
+        is a tensor, its ``.logits`` (a transformers ``ModelOutput``), its ``"logits"`` entry
+        (a dict), or its first item (a tuple or list). For anything else, a function from the
+        model's output to the N x num_classes logits, e.g. ``output=lambda out: out["scores"]``.
 
     Examples
     --------
@@ -62,13 +69,25 @@ class Classifier:
     >>> label, p = clf.predict(np.zeros((8, 8, 3)), top=1)[0]
     >>> label in ("left", "right")
     True
+
+    A model that returns a dict, as many do:
+
+    >>> class Net(torch.nn.Module):
+    ...     def forward(self, x):
+    ...         return {"logits": net(x), "features": x}
+    >>> Classifier(Net(), mean=0.5, std=0.5, size=8).logits(torch.zeros(1, 3, 8, 8)).shape
+    torch.Size([1, 2])
     """
 
     def __init__(self, model, *, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), size=224,
-                 labels=None, device=None, chunk_size=32, name=None, channels=3):
+                 labels=None, device=None, chunk_size=32, name=None, channels=3, output=None):
         if not isinstance(model, nn.Module):
             raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if output is not None and not callable(output):
+            raise ValueError(f"output must be a function from the model's output to its logits, got "
+                             f"{type(output).__name__}")
         self.model = model
+        self.output = output
         sizes = [size, size] if np.ndim(size) == 0 else list(size)
         if len(sizes) != 2 or not all(is_int(v) and v >= 1 for v in sizes):
             raise ValueError(f"size must be an int or (height, width) of positive ints, got {size!r}")
@@ -265,11 +284,7 @@ class Classifier:
         return out
 
     def _forward(self, x):
-        out = self.model(self.model_input(x))
-        if not isinstance(out, torch.Tensor) or out.ndim != 2 or out.shape[0] != x.shape[0]:
-            got = f"shape {tuple(out.shape)}" if isinstance(out, torch.Tensor) else type(out).__name__
-            raise ValueError(f"the model returned {got} for a batch of {x.shape[0]} images; "
-                             f"xviz expects N x num_classes logits")
+        out = self.read_logits(self.model(self.model_input(x)), x.shape[0])
         if out.shape[1] < 2:
             raise ValueError("the model returned one score per image; xviz explains a choice among classes: "
                              "for a binary model return two logits, e.g. torch.cat([torch.zeros_like(z), z], 1)")
@@ -280,6 +295,42 @@ class Classifier:
         self._warn_if_probabilities(out)
         self.images_scored += x.shape[0]
         return out.float()
+
+    def read_logits(self, out, n):
+        """The N x num_classes logits in what the model returned for ``n`` images (see ``output``).
+
+        Examples
+        --------
+        >>> clf = Classifier(torch.nn.Identity(), size=8)
+        >>> clf.read_logits((torch.zeros(2, 5), "aux"), 2).shape
+        torch.Size([2, 5])
+        """
+        if self.output is not None:
+            logits = self.output(out)
+        elif isinstance(out, torch.Tensor):
+            logits = out
+        elif isinstance(getattr(out, "logits", None), torch.Tensor):  # transformers' ModelOutput
+            logits = out.logits
+        elif isinstance(out, Mapping) and isinstance(out.get("logits"), torch.Tensor):
+            logits = out["logits"]
+        elif isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+            logits = out[0]
+        else:
+            raise ValueError(f"the model returned {_describe(out)} for {_a_batch(n)}, and xviz cannot tell "
+                             f"where its logits are (it reads a tensor, an object with .logits, a dict with a "
+                             f"'logits' entry, or a tuple whose first item is the logits). Say where they are: "
+                             f"Classifier(model, ..., output=lambda out: ...), e.g. output=lambda out: out['scores']")
+        if not isinstance(logits, torch.Tensor) or logits.ndim != 2 or logits.shape[0] != n:
+            got = f"shape {tuple(logits.shape)}" if isinstance(logits, torch.Tensor) else type(logits).__name__
+            if self.output is not None:
+                what = f"output= gave {got}"
+            elif logits is out:
+                what = f"the model returned {got}"
+            else:
+                what = f"the model returned {_describe(out)}, whose logits have {got}"
+            raise ValueError(f"{what} for {_a_batch(n)}; xviz expects N x num_classes logits (give output=, "
+                             f"a function from the model's output to them, if they are elsewhere)")
+        return logits
 
     def _warn_if_probabilities(self, out):
         """Warn if the model seems to end with a softmax (xviz applies its own); looked at in
@@ -334,24 +385,30 @@ class Classifier:
         return self._backward(x, targets, output, None, progress)
 
     def layer_gradients(self, x, targets, layer, output="logit", progress=False):
-        """Scores, the activations of ``layer`` and the scores' gradients with respect to them.
+        """Scores, the feature maps of ``layer`` and the scores' gradients with respect to them.
 
-        ``layer`` is a module name (see :func:`xviz.core.capture.spatial_layers`) or a module; a list
-        of them gives lists of activations and gradients, all from one forward and one
-        backward pass per chunk.
+        ``layer`` is a module name (see :func:`xviz.core.capture.spatial_layers`), a module, a
+        :class:`~xviz.core.capture.FeatureLayer` (a layer with its layout), or ``"auto"``; a list
+        of them gives lists of maps and gradients, all from one forward and one backward pass
+        per chunk. Every layer's output is read as N x C x h x w in its layout (tokens
+        without their leading class tokens, channels-last maps permuted): a layer given by name
+        must have a layout the model makes certain, else give a FeatureLayer
+        (:func:`xviz.core.capture.feature_layer`).
 
         Returns
         -------
         scores : torch.Tensor, shape (N,)
-        activations, grads : torch.Tensor, shape N x C x h x w (the layer's output), or lists
+        activations, grads : torch.Tensor, shape N x C x h x w, or lists
         """
-        modules = [m for _, m in self._find_layers(layer)]
-        scores, *pairs = self._backward(x, targets, output, modules, progress)
-        acts, grads = pairs[0::2], pairs[1::2]
+        layers = self._feature_layers(layer)
+        scores, *pairs = self._backward(x, targets, output, [f.module for f in layers], progress)
+        acts = [f.maps(a) for f, a in zip(layers, pairs[0::2])]
+        grads = [f.maps(g) for f, g in zip(layers, pairs[1::2])]
         return (scores, acts, grads) if isinstance(layer, (list, tuple)) else (scores, acts[0], grads[0])
 
     def activations(self, x, layer, progress=False):
-        """Outputs of ``layer`` (a name, a module, or a list of them) for images ``x``, in chunks.
+        """Feature maps of ``layer`` (as in :meth:`layer_gradients`) for images ``x``, in chunks:
+        N x C x h x w, whatever the layer's layout.
 
         No gradients are kept; a list of layers gives a list of tensors from one pass.
 
@@ -364,30 +421,30 @@ class Classifier:
         torch.Size([3, 64, 8, 8])
         """
         x = self._check_input(x)
-        modules = [m for _, m in self._find_layers(layer)]
-
-        captured = [[] for _ in modules]
+        layers = self._feature_layers(layer)
+        captured = [[] for _ in layers]
 
         def run(s):
             for store in captured:
                 store.clear()
             self._forward(x[s])
-            return tuple(_first(store, module) for store, module in zip(captured, modules))
+            return tuple(f.maps(_first(store, f.module)) for store, f in zip(captured, layers))
 
         with preserved(self.model, self.device), torch.no_grad():
-            for module, store in zip(modules, captured):
-                module.register_forward_hook(_keep_into(store))  # removed by preserved() on exit
+            for f, store in zip(layers, captured):
+                f.module.register_forward_hook(_keep_into(store))  # removed by preserved() on exit
             parts = self._chunks(len(x), run, progress)
         out = [torch.cat(column) for column in zip(*parts)]
         return out if isinstance(layer, (list, tuple)) else out[0]
 
-    def _find_layers(self, layer):
-        from .capture import find_layer
+    def _feature_layers(self, layer):
+        from .capture import feature_layer
 
-        return [find_layer(self, item) for item in (layer if isinstance(layer, (list, tuple)) else [layer])]
+        return [feature_layer(self, item) for item in (layer if isinstance(layer, (list, tuple)) else [layer])]
 
     def _backward(self, x, targets, output, modules=None, progress=False):
-        """(scores, grads wrt x) without ``modules``; else (scores, acts1, grads1, acts2, grads2, ...)."""
+        """(scores, grads wrt x) without ``modules``; else (scores, out1, grads1, out2, grads2, ...)
+        with each module's raw output (the first tensor of a tuple) and its gradient."""
         x = self._check_input(x).detach()
         targets = torch.as_tensor(targets, device=self.device).expand(len(x))
 
@@ -526,34 +583,59 @@ def _first(store, module):
 
 
 def _capture_into(store):
-    """A forward hook that keeps the module's output, made differentiable.
+    """A forward hook that keeps the module's output (the first tensor of a tuple), made
+    differentiable.
 
     Parameters have ``requires_grad`` off while xviz runs, so a layer's output has no graph
     of its own; detaching it into a leaf that requires grad lets the backward pass stop
     there instead of running on to the input.
     """
     def hook(module, inputs, out):
-        if not isinstance(out, torch.Tensor):
-            raise ValueError(f"layer {type(module).__name__} returns {type(out).__name__}, not a tensor")
-        if not out.requires_grad:
-            out = out.detach().requires_grad_(True)
-        store.append(out)
+        t = _tensor_of(module, out)
+        if not t.requires_grad:
+            t = t.detach().requires_grad_(True)
+        store.append(t)
         # The model goes on with a copy: an in-place op after the layer (ReLU(inplace=True))
         # would fail on a leaf, or change the kept output and its gradient's meaning.
-        return out.clone()
+        return with_first(out, t.clone())
 
     return hook
 
 
 def _keep_into(store):
-    """A forward hook that keeps a copy of the module's output (an in-place op after the
-    layer would change the output itself)."""
+    """A forward hook that keeps a copy of the module's output, the first tensor of a tuple
+    (an in-place op after the layer would change the output itself)."""
     def hook(module, inputs, out):
-        if not isinstance(out, torch.Tensor):
-            raise ValueError(f"layer {type(module).__name__} returns {type(out).__name__}, not a tensor")
-        store.append(out.detach().to(torch.float32, copy=True))  # a copy, float32 for every model type
+        store.append(_tensor_of(module, out).detach().to(torch.float32, copy=True))  # float32 for every model type
 
     return hook
+
+
+def _tensor_of(module, out):
+    t = first_tensor(out)
+    if t is None:
+        raise ValueError(f"layer {type(module).__name__} returns {type(out).__name__}, not a tensor")
+    return t
+
+
+def _a_batch(n):
+    return "a batch of one image" if n == 1 else f"a batch of {n} images"
+
+
+def _describe(out, depth=0):
+    """What a model returned, in a few words: 'tensor 2 x 10', "dict with 'a': tensor 2 x 3", ..."""
+    if isinstance(out, torch.Tensor):
+        return "tensor " + " x ".join(map(str, out.shape)) if out.ndim else "a scalar tensor"
+    name = type(out).__name__
+    if depth > 0:
+        return name
+    if isinstance(out, Mapping):
+        items = ", ".join(f"{k!r}: {_describe(v, 1)}" for k, v in list(out.items())[:4])
+        return f"{name} with {items}" if items else f"an empty {name}"
+    if isinstance(out, (tuple, list)):
+        items = ", ".join(_describe(v, 1) for v in out[:4])
+        return f"{name} of {len(out)}: {items}" if out else f"an empty {name}"
+    return name
 
 
 def _pick(out, targets):

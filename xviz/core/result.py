@@ -43,7 +43,7 @@ class Result:
         raise NotImplementedError
 
     @classmethod
-    def _from_parts(cls, meta: FileParts, arrays: FileParts, clf: Any = None) -> Result:
+    def _from_parts(cls, meta: FileParts, arrays: FileParts, clf: Any = None, **options: Any) -> Result:
         raise NotImplementedError
 
     # -- what every kind has -------------------------------------------------------------
@@ -116,7 +116,7 @@ class OldJson:
         return load_as(cls, path)
 
 
-def load(path: str | Path, clf: Any = None) -> Result:
+def load(path: str | Path, clf: Any = None, **options: Any) -> Result:
     """Read any result written by ``save()``: the kind is found from the file's format tag.
 
     Parameters
@@ -127,6 +127,9 @@ def load(path: str | Path, clf: Any = None) -> Result:
         The model the result was made with. Needed for an XNN (it explains new images with
         it); for every kind, a file made with another model (another name, or, where the file
         keeps one, another fingerprint of the weights) is refused.
+    **options
+        What a kind needs that a file cannot hold: ``reshape=``, the function an XNN was
+        fitted with (see :class:`xviz.Layout`).
 
     Returns
     -------
@@ -148,7 +151,7 @@ def load(path: str | Path, clf: Any = None) -> Result:
                          f"made with: give it, xviz.load(path, clf)")
     if clf is not None:
         _check_model(clf, cls, meta)
-    return cls._from_parts(meta, arrays, clf)
+    return cls._from_parts(meta, arrays, clf, **options)
 
 
 def _check_model(clf: Any, cls: type[Result], meta: FileParts) -> None:
@@ -168,9 +171,9 @@ def deprecated(old: str, new: str) -> None:
     warnings.warn(f"{old} is deprecated and goes in xviz 0.3: use {new}", DeprecationWarning, stacklevel=3)
 
 
-def load_as(cls: type[Result], path: str | Path, clf: Any = None) -> Result:
+def load_as(cls: type[Result], path: str | Path, clf: Any = None, **options: Any) -> Result:
     """:func:`load`, refusing a file of another kind than ``cls`` (for the deprecated loaders)."""
-    result = load(path, clf)
+    result = load(path, clf, **options)
     if not isinstance(result, cls):
         raise ValueError(f"'{path}' is an xviz {type(result).WHAT} file, not an xviz {cls.WHAT} file")
     return result

@@ -6,7 +6,7 @@ and gradients; Grad-CAM, the layer-wise clusters and the concept heatmaps all us
 """
 import torch
 
-from ..core.capture import spatial_layer
+from ..core.capture import feature_layer
 from .heatmap import run_heatmap
 
 RULES = ("mean", "generalised")
@@ -38,11 +38,13 @@ def class_map(acts, weights):
     return (weights[..., None, None] * acts).sum(1).clamp_min(0)
 
 
-def gradcam(clf, images, target=None, layer="auto", rule="mean"):
+def gradcam(clf, images, target=None, layer="auto", rule="mean", layout=None, reshape=None):
     """Grad-CAM heatmap of the ``target`` class.
 
     Each map of ``layer`` is weighted by the mean gradient of the target's logit over its
-    positions; the weighted sum, rectified, is the heatmap at the layer's resolution.
+    positions; the weighted sum, rectified, is the heatmap at the layer's resolution. The
+    layer may be convolutional (N x C x h x w), channels last (N x h x w x C) or a
+    transformer's tokens (N x L x C, class tokens left out): see :class:`xviz.Layout`.
 
     Parameters
     ----------
@@ -52,9 +54,17 @@ def gradcam(clf, images, target=None, layer="auto", rule="mean"):
     target : int, str, list or None
         Class index or label; None explains each image's top-1 class.
     layer : str, torch.nn.Module or "auto"
-        The convolutional layer; "auto" takes the last one with spatial maps.
+        The layer; "auto" takes the last block with feature maps the logits depend on
+        (:func:`xviz.core.capture.auto_layers`): a CNN's last convolutional block, the tokens
+        a ViT's last block attends over, a Swin's or ConvNeXt's last stage.
     rule : {"mean", "generalised"}
         How maps are weighted (see :func:`channel_weights`); "mean" is Grad-CAM's.
+    layout : str or xviz.Layout, optional
+        How the layer's output lies on the grid ("NCHW", "NHWC", "NLC", "NCL"); found from
+        the model when None, and an error says so when it cannot be.
+    reshape : callable, optional
+        Instead of ``layout``: a function from the layer's output to N x C x h x w (as
+        pytorch-grad-cam's ``reshape_transform``).
 
     Returns
     -------
@@ -65,15 +75,17 @@ def gradcam(clf, images, target=None, layer="auto", rule="mean"):
     >>> import xviz
     >>> clf = xviz.zoo.digits_cnn()
     >>> sal = xviz.gradcam(clf, xviz.zoo.image("digit-7"))
-    >>> sal.label, sal.mask.shape, sal.raw.shape
-    ('7', (32, 32), (8, 8))
+    >>> sal.label, sal.mask.shape, sal.raw.shape, sal.settings["layout"]
+    ('7', (32, 32), (8, 8), 'NCHW 8x8')
     """
-    name, _ = spatial_layer(clf, layer, "to weight")
     channel_weights(torch.zeros(1, 1, 1, 1), torch.zeros(1, 1, 1, 1), rule)  # reject a bad rule before any pass
+    chosen = feature_layer(clf, layer, layout, reshape, "to weight")
 
     def compute(clf, x, targets):
-        _, acts, grads = clf.layer_gradients(x, targets, name, output="logit")
+        _, acts, grads = clf.layer_gradients(x, targets, chosen, output="logit")
         return class_map(acts, channel_weights(acts, grads, rule))
 
-    settings = {"layer": name} if rule == "mean" else {"layer": name, "rule": rule}
+    settings = {"layer": chosen.name, "layout": str(chosen.layout)}
+    if rule != "mean":
+        settings["rule"] = rule
     return run_heatmap(clf, images, target, compute, "gradcam", settings)

@@ -48,7 +48,7 @@ import torch
 from torch import nn
 
 from ..core.state import default_device
-from ..core.capture import spatial_layer, spatial_layers
+from ..core import capture
 from ..core.checks import checked_seed, is_int
 from ..core.images import to_numpy
 from ..core.files import valid
@@ -61,29 +61,22 @@ from .cam import channel_weights
 
 EMBEDDINGS = ("tsne", "pca")
 TEXT_MODELS = ("auto", "sbert", "words")
-CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 STOPWORDS = frozenset("a an the of and or in on at to with its it is are this that some like".split())
 
 
 # -- choosing layers ---------------------------------------------------------------------------
-def _inside_block(name, spatial, modules):
-    """True when a proper ancestor of ``name`` is itself a spatial layer that is not a container."""
-    parts = name.split(".")
-    ancestors = (".".join(parts[:i]) for i in range(1, len(parts)))
-    return any(a in spatial and not isinstance(modules[a], CONTAINERS) for a in ancestors)
-
-
 def auto_layers(clf):
     """The layers :func:`explain` clusters by default: the output of the last block at each resolution.
 
-    The blocks are the modules with spatial maps (:func:`xviz.core.capture.spatial_layers`) that are
-    not inside another such module, except inside plain containers (``Sequential``,
-    ``ModuleList``, ``ModuleDict``): an EfficientNet's MBConv blocks, a ResNet's BasicBlocks
-    and stages, a VGG's convolutions and pools, not the convolutions inside a block. In run
-    order, each run of blocks with the same map size contributes its last one, so every
-    resolution of the network is seen once, where its features are most refined. When the
-    blocks show fewer resolutions than the layers do (a model wrapped in one custom module),
-    every spatial layer counts as a block.
+    The core's automatic choice (:func:`xviz.core.capture.auto_layers` with
+    ``pick="resolutions"``): the blocks are the modules with feature maps that are not inside
+    another such module, except inside plain containers (``Sequential``, ``ModuleList``,
+    ``ModuleDict``): an EfficientNet's MBConv blocks, a ResNet's BasicBlocks and stages, a
+    VGG's convolutions and pools, a ViT's blocks, not the convolutions inside a block. In run
+    order, each run of blocks with the same grid contributes its last one whose grid the
+    logits depend on, so every resolution of the network is seen once, where its features are
+    most refined. When the blocks show fewer resolutions than the layers do (a model wrapped in
+    one custom module), every layer with maps counts as a block.
 
     Examples
     --------
@@ -91,34 +84,31 @@ def auto_layers(clf):
     >>> auto_layers(zoo.digits_cnn())
     ['features.3', 'features.6', 'features']
     """
-    spatial = spatial_layers(clf)
-    if not spatial:
-        raise ValueError(f"{clf.name} has no layer with spatial maps (N x C x h x w) to cluster")
-    modules = dict(clf.model.named_modules())
-    x = torch.zeros(1, 3, *clf.size, device=clf.device)
-    shapes = {name: tuple(a.shape[-2:]) for name, a in zip(spatial, clf.activations(x, spatial))}
-    found = set(spatial)
-    blocks = [n for n in spatial if not _inside_block(n, found, modules)]
-    if len({shapes[n] for n in blocks}) < len(set(shapes.values())):
-        blocks = spatial
-    return [n for n, after in zip(blocks, blocks[1:] + [None]) if after is None or shapes[after] != shapes[n]]
+    return [layer.name for layer in capture.auto_layers(clf, "resolutions")]
 
 
-def resolve_layers(clf, layers="auto"):
-    """Names of the layers to cluster, in run order (shallowest first).
+def resolve_layers(clf, layers="auto", layout=None, reshape=None):
+    """The layers to cluster, as :class:`~xviz.core.capture.FeatureLayer`, in run order (shallowest first).
 
     ``layers`` is ``"auto"`` (:func:`auto_layers`), a name or module, or a list of them. A
-    name that does not exist, or a layer whose output is not a spatial map, is an error that
-    lists the valid layers.
+    name that does not exist, or a layer whose output is not a map in a certain layout, is an
+    error that lists the valid layers and names ``layout=``. ``layout`` (one for every layer,
+    or a dict by layer name) and ``reshape`` say how the given layers' outputs lie on the grid.
     """
     if layers is None or (isinstance(layers, str) and layers == "auto"):
-        return auto_layers(clf)
-    items = [layers] if isinstance(layers, (str, nn.Module)) else list(layers)
+        return capture.auto_layers(clf, "resolutions", layout, reshape)
+    items = [layers] if isinstance(layers, (str, nn.Module, capture.FeatureLayer)) else list(layers)
     if not items:
         raise ValueError("layers is empty; give 'auto', a layer name, or a list of names")
-    # An unknown name raises, listing the valid ones.
-    names = [spatial_layer(clf, item, "to cluster")[0] for item in items]
-    return sorted(dict.fromkeys(names), key=spatial_layers(clf).index)
+    chosen = {}
+    for item in items:  # an unknown name raises, listing the valid ones
+        name, _ = capture.find_layer(clf, item)
+        given = layout.get(name) if isinstance(layout, Mapping) else layout
+        chosen[name] = capture.feature_layer(clf, item, given, reshape, "to cluster")
+    if isinstance(layout, Mapping) and set(layout) - set(chosen):
+        raise ValueError(f"layout= names layers that are not clustered: {', '.join(sorted(set(layout) - set(chosen)))}")
+    order = list(capture.probe(clf).facts)
+    return sorted(chosen.values(), key=lambda f: order.index(f.name))
 
 
 # -- clustering one layer ----------------------------------------------------------------------
@@ -543,7 +533,7 @@ def _check(cfg):
 
 
 def explain(clf, images, target=None, layers="auto", *, min_share=0.9, clusters=(3, 8), components=50,
-            embedding="tsne", perplexity=30.0, seed=0, progress=True):
+            embedding="tsne", perplexity=30.0, seed=0, progress=True, layout=None, reshape=None):
     """Clusters of feature maps, layer by layer: which groups of maps carry the class, and where.
 
     Bianchi et al., "Interpretable Network Visualizations: A Human-in-the-Loop Approach for
@@ -559,7 +549,8 @@ def explain(clf, images, target=None, layers="auto", *, min_share=0.9, clusters=
         Class index or label (one, or one per image); None explains each image's top-1 class.
     layers : "auto", str, module or list
         The layers to cluster: ``"auto"`` takes the last block at each resolution
-        (:func:`auto_layers`); names must have spatial maps (:func:`xviz.core.capture.spatial_layers`).
+        (:func:`auto_layers`); names must have feature maps (:func:`xviz.core.capture.spatial_layers`):
+        N x C x h x w, N x h x w x C, or tokens on the model's grid.
     min_share : float
         A map is dropped when its share of the layer's weight is at most ``min_share / C``
         (C maps; 1 / C is the mean share).
@@ -579,6 +570,12 @@ def explain(clf, images, target=None, layers="auto", *, min_share=0.9, clusters=
         Seeds t-SNE; the result is deterministic given the seed.
     progress : bool
         A progress bar over the layers (and images).
+    layout : str, xviz.Layout or dict, optional
+        How the named layers' outputs lie on the grid ("NCHW", "NHWC", "NLC", "NCL"), one for
+        all or a dict by layer name; found from the model when None. The layouts used are in
+        ``settings["layouts"]``.
+    reshape : callable, optional
+        Instead of ``layout``: a function from a layer's output to N x C x h x w.
 
     Returns
     -------
@@ -604,8 +601,9 @@ def explain(clf, images, target=None, layers="auto", *, min_share=0.9, clusters=
     cfg = {"min_share": min_share, "clusters": tuple(clusters) if isinstance(clusters, (list, tuple)) else clusters,
            "components": components, "embedding": embedding, "perplexity": perplexity, "seed": seed}
     _check(cfg)
-    names = resolve_layers(clf, layers)
-    every = spatial_layers(clf)
+    chosen = resolve_layers(clf, layers, layout, reshape)
+    names = [layer.name for layer in chosen]
+    every = capture.probe(clf).maps()
     depth = {n: every.index(n) / max(1, len(every) - 1) for n in names}
     x, batch = clf.prepare(images)
     n = len(x)
@@ -619,7 +617,7 @@ def explain(clf, images, target=None, layers="auto", *, min_share=0.9, clusters=
         try:
             for first in range(0, n, clf.chunk_size):
                 s = slice(first, min(first + clf.chunk_size, n))
-                _, acts, grads = clf.layer_gradients(x[s], targets[s], names)
+                _, acts, grads = clf.layer_gradients(x[s], targets[s], chosen)
                 for j, name in enumerate(names):
                     weights = channel_weights(acts[j], grads[j], "generalised")  # the chunk at once
                     for i in range(s.stop - s.start):
@@ -628,7 +626,8 @@ def explain(clf, images, target=None, layers="auto", *, min_share=0.9, clusters=
                         next(ticks, None)
         finally:
             getattr(steps, "close", lambda: None)()
-    settings = {"model": clf.name, "layers": names, **cfg, "clusters": list(cfg["clusters"])}
+    settings = {"model": clf.name, "layers": names, **cfg, "clusters": list(cfg["clusters"]),
+                "layouts": {layer.name: str(layer.layout) for layer in chosen}}
     results = [LayerExplanation(image=p, target=t, class_label=clf.label(t), score=sc, layers=f, settings=settings,
                                 passes=spent.passes, seconds=spent.seconds) for p, t, sc, f in zip(to_numpy(x), targets, scores, found)]
     return results if batch else results[0]

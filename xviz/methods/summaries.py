@@ -62,7 +62,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..core.capture import spatial_layer, spatial_layers
+from ..core import capture
 from ..core.images import baseline as make_baseline
 from ..core.images import blur, compose, mask_side, to_numpy, upsample_mask
 from .heatmap import Saliency
@@ -286,9 +286,10 @@ def _removal_scores(clf, x, base, targets, owners, masks, progress):
 
 
 def auto_layer(clf):
-    """The last spatial layer whose maps are at least 1/16 of the input side (14 x 14 at 224).
+    """The last block whose maps are at least 1/16 of the input side (14 x 14 at 224): the
+    core's automatic choice with ``pick="fine"`` (:func:`xviz.core.capture.auto_layers`).
 
-    Layers inside another spatial layer are skipped, so a whole block is chosen.
+    Layers inside another layer with maps are skipped, so a whole block is chosen.
 
     Examples
     --------
@@ -296,15 +297,7 @@ def auto_layer(clf):
     >>> auto_layer(xviz.zoo.digits_cnn())
     'features'
     """
-    names = spatial_layers(clf)
-    if not names:
-        raise ValueError(f"{clf.name} has no layer with spatial maps (N x C x h x w); give layer= explicitly")
-    with clf.session():
-        maps = clf.activations(torch.zeros(1, 3, *clf.size, device=clf.device), names)
-    fine = [n for n, a in zip(names, maps) if min(a.shape[-2:]) * 16 >= min(clf.size)] or names
-    # A whole block rather than a piece inside one ("layer3", not "layer3.5.conv1").
-    outer = [n for n in fine if not any(n.startswith(o + ".") for o in names)]
-    return (outer or fine)[-1]
+    return capture.auto_layers(clf, "fine")[0].name
 
 
 def _features(acts, owners, masks):
@@ -726,7 +719,8 @@ def _keep_clusters(groups, S, owners, cfg):
     return kept[:cfg["max_clusters"]], threshold, chance
 
 
-def fit(clf, images, target=None, *, preset="auto", layer="auto", progress=True, **settings):
+def fit(clf, images, target=None, *, preset="auto", layer="auto", layout=None, reshape=None, progress=True,
+        **settings):
     """Visual summaries of one class: the parts a classifier relies on across many images.
 
     Godi, Carletti et al., "Understanding deep architectures by visual summaries", BMVC 2018.
@@ -746,6 +740,11 @@ def fit(clf, images, target=None, *, preset="auto", layer="auto", progress=True,
     layer : str or module
         The layer whose maps describe the regions; ``"auto"`` (see :func:`auto_layer`) takes
         the last one at 1/16 of the input resolution or finer.
+    layout : str or xviz.Layout, optional
+        How the layer's output lies on the grid ("NCHW", "NHWC", "NLC", "NCL"); found from
+        the model when None (recorded in ``settings["layout"]``).
+    reshape : callable, optional
+        Instead of ``layout``: a function from the layer's output to N x C x h x w.
     progress : bool
         Progress bars over the iterations and the scoring.
     **settings
@@ -795,7 +794,7 @@ def fit(clf, images, target=None, *, preset="auto", layer="auto", progress=True,
                          f"give more images or a smaller min_images")
     spent = {"passes": {}, "seconds": {}}
     with clf.metered() as total, clf.session():
-        layer_name = auto_layer(clf) if layer in (None, "auto") else spatial_layer(clf, layer, "to compare crops by")[0]
+        maps_layer = capture.feature_layer(clf, layer, layout, reshape, "to compare crops by", pick="fine")
         base = make_baseline(x, cfg["baseline"])
         with clf.metered(spent, "scores"):
             p_full = clf.probs(x)[:, t]
@@ -804,7 +803,7 @@ def fit(clf, images, target=None, *, preset="auto", layer="auto", progress=True,
         importance = (1 - sharp[:, 0]).cpu().numpy()
         props = _Proposals(importance, cfg)
         with clf.metered(spent, "features"):
-            S_all = props.similarity(clf.activations(x, layer_name), cfg)
+            S_all = props.similarity(clf.activations(x, maps_layer), cfg)
         kept = _prune(props.items, props.owners, S_all, cfg) if props.items else []
         with clf.metered(spent, "regions"):
             masked_scores, drops = props.drops(clf, x, base, t, p_full, kept, progress)
@@ -819,7 +818,7 @@ def fit(clf, images, target=None, *, preset="auto", layer="auto", progress=True,
     history = {**mask_history, "proposals": len(props.items), "proposals_kept": len(kept),
                "clusters_found": len(groups), "coherence_threshold": threshold, "chance": chance, "method": used,
                **spent}
-    out_settings = {"model": clf.name, "layer": layer_name, **cfg,
+    out_settings = {"model": clf.name, "layer": maps_layer.name, "layout": str(maps_layer.layout), **cfg,
                     "baseline": cfg["baseline"] if isinstance(cfg["baseline"], (str, int, float)) else "tensor"}
     return Summary(images=to_numpy(x), masks=importance.astype(np.float32),
                    smooth=(1 - smooth[:, 0]).cpu().numpy().astype(np.float32), labels=props.labels, target=t,

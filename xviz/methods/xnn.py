@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core.capture import find_layer, spatial_layer
+from ..core.capture import FeatureLayer, feature_layer
 from ..core.images import load_labelled, to_numpy
 from ..core.classifier import Classifier
 from ..core.files import DamagedFile, FileParts, json_text, npz_file, read_npz, valid, write_npz
@@ -190,7 +190,9 @@ class XNN(Result):
     NEEDS_CLASSIFIER = True
 
     def __init__(self, clf, net, layer, classes, stats, cfg, history, split, features, examples=None, top=None):
-        self.clf, self.net, self.layer = clf, net, layer
+        # The layer with its layout (a name alone is read in the layout the settings recorded).
+        self.feature = layer if isinstance(layer, FeatureLayer) else feature_layer(clf, layer, cfg.get("layout"))
+        self.clf, self.net, self.layer = clf, net, self.feature.name
         self.classes = [int(c) for c in classes]
         self.class_labels = [clf.label(c) for c in self.classes]
         self.n_concepts = net.head.in_features
@@ -242,7 +244,7 @@ class XNN(Result):
         ((1, 4), (1, 4, 32, 32), '8')
         """
         x, _ = self.clf.prepare(images)
-        maps = self.clf.activations(x, self.layer, progress=progress)
+        maps = self.clf.activations(x, self.feature, progress=progress)
         model_logits = self.clf.logits(x)[:, self.classes]
         with torch.enable_grad():
             maps = maps.detach().requires_grad_(True)
@@ -312,7 +314,7 @@ class XNN(Result):
         return meta, arrays
 
     @classmethod
-    def _from_parts(cls, meta, data, clf=None):
+    def _from_parts(cls, meta, data, clf=None, reshape=None):
         def part(prefix):
             return FileParts({k[len(prefix):]: v for k, v in data.items() if k.startswith(prefix)}, data.path, "XNN")
 
@@ -326,10 +328,10 @@ class XNN(Result):
         for name in split:
             if valid(split, name, ndim=1, kind="int").size and split[name].max() >= n:
                 raise DamagedFile(f"'{data.path}' is a damaged xviz XNN file: its split names images past its {n}")
-        name, _ = find_layer(clf, meta["layer"])
+        layer = _layer(clf, meta, reshape, data.path)
         if "fingerprint" not in meta:  # older files: the same weights imply the same width, these only have a name
-            _check_channels(clf, name, weights["embed.0.weight"].shape[1], data.path)
-        return _assemble(clf, name, meta, weights, stats, features, split, part("examples."), data.get("top"))
+            _check_channels(clf, layer, weights["embed.0.weight"].shape[1], data.path)
+        return _assemble(clf, layer, meta, weights, stats, features, split, part("examples."), data.get("top"))
 
 
 def locality(heatmaps, share=0.2):
@@ -435,11 +437,12 @@ def _select(clf, images, labels, classes):
 
 
 def _cache_key(clf, images, layer, classes):
-    """What the cached activations depend on: the images' pixels, the model's weights, the layer, the classes."""
+    """What the cached activations depend on: the images' pixels, the model's weights, the
+    layer and its layout, the classes."""
     key = hashlib.sha1()
     for im in images:
         key.update(np.ascontiguousarray((im * 255).round().astype(np.uint8)).tobytes())
-    key.update(json.dumps([clf.name, clf.fingerprint(), layer, classes]).encode())
+    key.update(json.dumps([clf.name, clf.fingerprint(), str(layer), classes]).encode())
     return key.hexdigest()
 
 
@@ -505,7 +508,8 @@ def _split(n, holdout, seed):
     return {"train": np.sort(order[n_test:]), "test": np.sort(order[:n_test])}
 
 
-def fit(clf, data, classes=None, layer="auto", n_concepts=4, *, seed=0, cache=None, progress=True, **settings):
+def fit(clf, data, classes=None, layer="auto", n_concepts=4, *, seed=0, cache=None, progress=True, layout=None,
+        reshape=None, **settings):
     """Learn ``n_concepts`` concepts of ``layer`` that together reproduce the classifier's logits.
 
     Parameters
@@ -519,7 +523,8 @@ def fit(clf, data, classes=None, layer="auto", n_concepts=4, *, seed=0, cache=No
         The classes whose logits the concepts must reproduce; by default the classes of the
         labels.
     layer : str, module or "auto"
-        A layer with spatial maps; "auto" takes the last one.
+        A layer with feature maps; "auto" takes the last block the logits depend on
+        (:func:`xviz.core.capture.auto_layers`).
     n_concepts : int
         k, the number of concepts (about 3 to 8).
     seed : int
@@ -529,6 +534,12 @@ def fit(clf, data, classes=None, layer="auto", n_concepts=4, *, seed=0, cache=No
         images, model, layer and classes are the same.
     progress : bool
         Progress bars over the activations and the training epochs.
+    layout : str or xviz.Layout, optional
+        How the layer's output lies on the grid ("NCHW", "NHWC", "NLC", "NCL"); found from
+        the model when None (recorded in ``settings["layout"]``).
+    reshape : callable, optional
+        Instead of ``layout``: a function from the layer's output to N x C x h x w (give it
+        to :func:`load` again: a function is not saved).
     **settings
         ``epochs`` (500), ``lr`` (0.01), ``hidden`` (64), the loss weights ``faithfulness``
         (1), ``reconstruction`` (0.1) and ``pull_away`` (1), ``q`` (1, the scale inside the
@@ -557,9 +568,10 @@ def fit(clf, data, classes=None, layer="auto", n_concepts=4, *, seed=0, cache=No
         raise ValueError(f"got {len(images)} images of the classes {[clf.label(c) for c in classes]} for "
                          f"{n_concepts} concepts; give at least {need}, so that after holding out "
                          f"{cfg['holdout']:.0%} more images than concepts remain to train on")
-    name, _ = spatial_layer(clf, layer, "to show concepts as heatmaps")
+    chosen = feature_layer(clf, layer, layout, reshape, "to show concepts as heatmaps")
+    cfg["layout"] = str(chosen.layout)
     start = time.perf_counter()
-    z_raw, y_raw = _features(clf, images, name, classes, cache, progress)
+    z_raw, y_raw = _features(clf, images, chosen, classes, cache, progress)
     split = _split(len(images), cfg["holdout"], seed)
     tr = torch.as_tensor(split["train"], device=z_raw.device)
     stats = {"z_mean": z_raw[tr].mean(0), "z_std": z_raw[tr].std(0).clamp_min(1e-6),
@@ -568,7 +580,7 @@ def fit(clf, data, classes=None, layer="auto", n_concepts=4, *, seed=0, cache=No
     y = (y_raw - stats["y_mean"]) / stats["y_std"]
     net, history = train(z[tr], y[tr], int(n_concepts), cfg, seed, progress)
     history["seconds"] = time.perf_counter() - start
-    model = XNN(clf, net, name, classes, stats, cfg, history, split, {"z": z, "logits": y_raw})
+    model = XNN(clf, net, chosen, classes, stats, cfg, history, split, {"z": z, "logits": y_raw})
     _add_examples(model, images, int(cfg["examples"]))
     return model
 
@@ -584,12 +596,22 @@ def _add_examples(model, images, per_concept):
     model.top = np.array([[chosen.index(int(i)) for i in row] for row in best], dtype=np.int64)
 
 
-def load(path, clf):
-    """Deprecated: :func:`xviz.load` reads every result, ``xviz.load(path, clf)`` an XNN."""
+def load(path, clf, reshape=None):
+    """Deprecated: :func:`xviz.load` reads every result, ``xviz.load(path, clf)`` an XNN
+    (``xviz.load(path, clf, reshape=...)`` one fitted with ``reshape=``)."""
     deprecated("xviz.xnn.load(path, clf)", "xviz.load(path, clf)")
     if not isinstance(clf, Classifier):
         raise ValueError(f"clf must be an xviz.Classifier (the model the XNN was fitted on), got {type(clf).__name__}")
-    return load_as(XNN, path, clf)
+    return load_as(XNN, path, clf, reshape=reshape)
+
+
+def _layer(clf, meta, reshape, path):
+    """The fitted layer with its recorded layout (older files: the one the model makes certain)."""
+    recorded = meta["settings"].get("layout")
+    if reshape is None and recorded and recorded.startswith("reshape="):
+        raise ValueError(f"'{path}' was fitted with {recorded}: give the same function again, "
+                         f"xviz.load(path, clf, reshape=...)")
+    return feature_layer(clf, meta["layer"], None if reshape is not None else recorded, reshape)
 
 
 def _check_channels(clf, layer, fitted, path):
@@ -597,10 +619,10 @@ def _check_channels(clf, layer, fitted, path):
     with clf.session():
         channels = clf.activations(torch.zeros(1, 3, *clf.size, device=clf.device), layer).shape[1]
     if channels != fitted:
-        raise ValueError(f"'{path}' was fitted on {fitted} channels of layer {layer!r}; this model's has {channels}")
+        raise ValueError(f"'{path}' was fitted on {fitted} channels of layer {layer.name!r}; this model's has {channels}")
 
 
-def _assemble(clf, name, meta, weights, stats, features, split, examples, top):
+def _assemble(clf, layer, meta, weights, stats, features, split, examples, top):
     """An XNN from the parts of its file."""
     dev = clf.device
     net = SRAE(weights["embed.0.weight"].shape[1], meta["n_concepts"], len(meta["classes"]), meta["settings"]["hidden"])
@@ -609,7 +631,7 @@ def _assemble(clf, name, meta, weights, stats, features, split, examples, top):
     stats = {"z_mean": torch.from_numpy(stats["z_mean"]).to(dev), "z_std": torch.from_numpy(stats["z_std"]).to(dev),
              "y_mean": float(stats["y_mean"]), "y_std": float(stats["y_std"])}
     features = {k: torch.from_numpy(v).to(dev) for k, v in features.items()}
-    model = XNN(clf, net, name, meta["classes"], stats, meta["settings"], meta["history"],
+    model = XNN(clf, net, layer, meta["classes"], stats, meta["settings"], meta["history"],
                 {k: v for k, v in split.items()}, features)
     if examples:
         model.examples = ConceptExplanation(**examples, classes=list(model.classes),

@@ -284,6 +284,7 @@ class ConceptBoard(View):
         same = " (as in the image menus)" if self.column_examples is self.explanation else ""
         return Div(width=max(2 * self.width + 40, self.board.width), name="concepts-header", text=(
             f"<b>{self.n_concepts} concepts</b> of {html.escape(m.clf.name)}, layer <code>{html.escape(m.layer)}</code>"
+            f" (read as {html.escape(str(m.feature.layout))})"
             f", explaining the logits of {classes}: each logit is a weighted sum of the concepts plus a bias. "
             f"Each column is a concept with the images that show it most, its heatmap over them; its header gives "
             f"its <b>weight</b> for the chosen class, what one unit of the concept adds to that class's logit; "

@@ -110,11 +110,13 @@ class HeatmapView(View):
 
     # -- building -----------------------------------------------------------------------
     def _details(self):
-        """What each result's title says after its name: the class, and the AUCs when known."""
+        """What each result's title says after its name: the class, the AUCs when known, and the
+        layer (with its layout) a layer-based method read."""
         details = []
         for k, r in enumerate(self.results):
             auc = f" (deletion {self.curves[k][0].auc:.3f}, insertion {self.curves[k][1].auc:.3f})" if self.curves else ""
-            details.append(f"{r.label}{auc}")
+            layer = plots.layer_text(r.settings.get("layer"), r.settings.get("layout"))
+            details.append(f"{r.label}{auc}" + (f", {layer}" if layer else ""))
         return details
 
     def _build(self, width, baseline):

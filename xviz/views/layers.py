@@ -149,8 +149,10 @@ class LayerExplorer(View):
             thumbs.append(plots.to_rgba(plots.blend(small_image, _fit(c.map, self._thumb_size), alpha=0.6)))
         c_, lh, lw = lc.shape
         tried = ", ".join(f"{k}: {s:.2f}" for k, s in lc.silhouette.items())
+        layout = self.result.settings.get("layouts", {}).get(lc.layer)
+        read = f", read as {html.escape(layout)}" if layout else ""
         info = (f"<b>{html.escape(lc.layer)}</b> (layer {lc.index + 1} of {len(self.names)}, relative depth "
-                f"{lc.depth:.2f}): {c_} maps of {lh} x {lw}; {len(lc.kept)} carry a share above the cut and were "
+                f"{lc.depth:.2f}{read}): {c_} maps of {lh} x {lw}; {len(lc.kept)} carry a share above the cut and were "
                 f"clustered into k = {lc.k}" + (f" (silhouette {tried})" if tried else "") +
                 f"; {len(lc.clusters)} clusters kept, {100 * lc.dropped:.1f}% of the weight in weak ones dropped.")
         shares = lc.shares[lc.kept] if len(lc.kept) else np.zeros(0)

@@ -7,6 +7,13 @@ from bokeh.plotting import figure
 COLORMAPS = ("Turbo256", "Inferno256", "Viridis256", "Magma256", "Cividis256")
 
 
+def layer_text(layer, layout=None):
+    """How a result read its layer, in words: ``"layer features (NCHW 8x8)"``; "" without a layer."""
+    if not layer:
+        return ""
+    return f"layer {layer} ({layout})" if layout else f"layer {layer}"
+
+
 def to_rgba(image):
     """H x W x 3 floats in [0, 1] -> H x W uint32 RGBA, flipped for bokeh's bottom-left origin."""
     rgb = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)

@@ -16,6 +16,7 @@ from bokeh.models import ColumnDataSource, CustomJS, Div, Range1d
 from bokeh.plotting import figure
 
 from ..core.checks import checked_int
+from . import plots
 from .base import View
 
 REGION_RGBA = (228, 87, 86, 120)  # the chosen region's pixels
@@ -226,8 +227,9 @@ class SummaryView(View):
     def _header(self):
         s = self.summary
         kept, found = len(s.clusters), s.history.get("clusters_found", "?")
+        layer = plots.layer_text(s.settings.get("layer"), s.settings.get("layout"))
         text = (f"<b>Visual summaries of {html.escape(s.label)}</b> ({html.escape(str(s.settings.get('model', '')))}"
-                f", {len(s.images)} images): {kept} clusters kept of {found} found, by coherence. "
+                f", {len(s.images)} images{', regions compared on ' + html.escape(layer) if layer else ''}): {kept} clusters kept of {found} found, by coherence. "
                 f"Each row is one part the network relies on in several images; click a crop.")
         return text if kept else text + "<br><i>No cluster spans enough images.</i>"
 
