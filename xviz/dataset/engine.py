@@ -15,6 +15,7 @@ would write a store that mixes two models.
 """
 from __future__ import annotations
 
+import logging
 import os
 
 import torch
@@ -240,11 +241,13 @@ def _run_ray(ray, clf, fingerprint, pending, job, store, batch_size, workers, de
         return
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # ours counts the images
+    logging.getLogger("ray.data").setLevel(logging.WARNING)  # not a line per execution in a notebook
     gpu = device.type == "cuda"
     cpus = int(ray.cluster_resources().get("CPU", 1))
     threads = 1 if gpu else max(1, cpus // workers)
     data = ray.data.from_items(records, override_num_blocks=max(1, -(-len(records) // batch_size)))
-    done = data.map_batches(Worker, batch_size=batch_size, batch_format="pyarrow", concurrency=workers,
+    done = data.map_batches(Worker, batch_size=batch_size, batch_format="pyarrow",
+                            compute=ray.data.ActorPoolStrategy(size=workers),
                             num_gpus=1 if gpu else 0, num_cpus=1 if gpu else threads,
                             fn_constructor_kwargs={"factory": clf, "fingerprint": fingerprint, "job": job,
                                                    "device": device, "store_id": store.id, "threads": threads})

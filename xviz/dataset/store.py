@@ -56,7 +56,7 @@ SCALARS = [
     ("target_label", pa.string()), ("prediction", pa.int64()), ("prediction_label", pa.string()),
     ("confidence", pa.float64()), ("score", pa.float64()), ("correct", pa.bool_()),
     ("deletion_auc", pa.float64()), ("insertion_auc", pa.float64()), ("seconds", pa.float64()),
-    ("passes", pa.int64()), ("settings", pa.string()), ("error", pa.string()),
+    ("passes", pa.float64()), ("settings", pa.string()), ("error", pa.string()),
 ]
 PAYLOAD = [("meta", pa.string()), ("arrays", pa.binary()), ("thumbnail", pa.binary())]
 

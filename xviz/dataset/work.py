@@ -194,8 +194,9 @@ def _row(base, spec, result, curve, picture, kept_picture, probs, thumbnail, bat
     return {**base, "method": spec["name"], "target": target, "target_label": result.label,
             "score": float(probs[target]), "deletion_auc": None if curve is None else curve[0].auc,
             "insertion_auc": None if curve is None else curve[1].auc,
+            # a batched call's cost, shared by its images (a SAG is made one image at a time)
             "seconds": float(result.seconds) / (1 if spec["name"] == "sag" else batch),
-            "passes": int(result.passes), "settings": json_text(result.settings), "meta": meta, "arrays": arrays,
+            "passes": float(result.passes) / (1 if spec["name"] == "sag" else batch), "settings": json_text(result.settings), "meta": meta, "arrays": arrays,
             "mask": mask, "image": kept_picture,
             "thumbnail": None if mask is None or not thumbnail else thumbnail_png(picture, mask, thumbnail)}
 
