@@ -11,9 +11,12 @@ try:
 except ImportError:
     raise ImportError("xviz.dataset needs pyarrow and pandas, an extra of xviz: pip install -e \".[dataset]\"") from None
 
+from . import compare
+from .analysis import disagreement, faithfulness
+from .compare import CrossTest, cross_test, sub_explanations
 from .engine import explain
-from .store import Store
 from .sources import stream
+from .store import Store
 
 
 def open(path, clf=None):  # noqa: A001 - xviz.dataset.open(path), as the issue asks
@@ -32,4 +35,5 @@ def open(path, clf=None):  # noqa: A001 - xviz.dataset.open(path), as the issue 
     return Store(path, clf)
 
 
-__all__ = ["Store", "explain", "open", "stream"]
+__all__ = ["CrossTest", "Store", "compare", "cross_test", "disagreement", "explain", "faithfulness", "open", "stream",
+           "sub_explanations"]

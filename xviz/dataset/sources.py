@@ -162,7 +162,7 @@ def stream(images, labels=None):
     >>> items, count, what = stream(zoo.digits("test"))
     >>> first = next(items)
     >>> count, first.id, first.label, first.image.shape
-    (450, '000000', 0, (8, 8, 3))
+    (450, '000000', 2, (8, 8, 3))
     """
     if hasattr(images, "images") and hasattr(images, "labels"):
         images, labels = images.images, images.labels

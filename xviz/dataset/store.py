@@ -89,7 +89,7 @@ def tensors(column):
     storage, shape = column.storage, tuple(column.type.shape)
     size = int(np.prod(shape))
     values = storage.values.slice(storage.offset * size, len(storage) * size).to_numpy(zero_copy_only=False)
-    values = values.reshape((len(storage),) + shape)
+    values = values.reshape((len(storage),) + shape).copy()  # writable, and not tied to the table
     return [None if null else values[i] for i, null in enumerate(storage.is_null().to_pylist())]
 
 
