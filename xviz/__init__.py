@@ -24,7 +24,7 @@ from .views import show
 __version__ = "0.1.0"
 
 # Loaded on first use: they import bokeh and ipywidgets, which compute does not need.
-_LAZY = {"ConceptBoard": "views", "Gallery": "views", "GlobalLabelsView": "views", "HeatmapView": "views", "LayerExplorer": "views",
+_LAZY = {"ComparisonView": "views", "ConceptBoard": "views", "Gallery": "views", "GlobalLabelsView": "views", "HeatmapView": "views", "LayerExplorer": "views",
          "SAGExplorer": "views", "SummaryView": "views", "report": "reports"}
 
 
@@ -38,5 +38,5 @@ def __getattr__(name):
 
 _registry.install()
 
-__all__ = ["Classifier", "Result", "load", "ConceptBoard", "dataset", "Gallery", "GlobalLabelsView", "HeatmapView", "LayerExplorer", "layers", "SAG", "SAGExplorer", "Saliency", "gradcam", "igos", "igos_pp", "images", "integrated_gradients", "metrics",
+__all__ = ["Classifier", "Result", "load", "ConceptBoard", "dataset", "ComparisonView", "Gallery", "GlobalLabelsView", "HeatmapView", "LayerExplorer", "layers", "SAG", "SAGExplorer", "Saliency", "gradcam", "igos", "igos_pp", "images", "integrated_gradients", "metrics",
            "preserved", "report", "rise", "sag", "show", "summaries", "SummaryView", "xnn", "zoo", "__version__"]
