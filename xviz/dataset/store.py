@@ -322,7 +322,7 @@ def new_manifest(fields):
     return {"format": FORMAT, "id": uuid.uuid4().hex, "created": datetime.now(timezone.utc).isoformat(), **fields}
 
 
-COMPARED = ("model", "fingerprint", "size", "methods", "metrics", "target", "thumbnail")
+COMPARED = ("model", "fingerprint", "size", "labels", "methods", "metrics", "target", "thumbnail")
 
 
 def open_for_writing(path, fields):
