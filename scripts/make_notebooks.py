@@ -684,7 +684,9 @@ dataset.disagreement(store, top=5).round(2)"""),
 A grid of thumbnails: filter by method, class or right / wrong, sort by confidence, AUC or
 disagreement. A click opens the image's HeatmapView below the grid (with a kernel; the
 exported HTML shows the image and its numbers)."""),
-    ("code", """gallery = xviz.Gallery(store, columns=8, per_page=16)
+    ("code", """# NBVAL_IGNORE_OUTPUT
+# (a widget: it needs a live kernel and a page)
+gallery = xviz.Gallery(store, columns=8, per_page=16)
 gallery.set(method="ig", sort="disagreement", order="descending")
 gallery"""),
     ("code", """gallery.to_html(f"{folder}/gallery.html").stat().st_size > 100_000"""),
@@ -846,7 +848,8 @@ dataset.cross_test(list(stores.values()), evidence="ig", grid=4).confidence.roun
 
 The distribution of sub-explanation counts per model, the two matrices and the landscape,
 in one view that exports to a standalone HTML file like every xviz view."""),
-    ("code", """view = xviz.ComparisonView(counts, cross)
+    ("code", """# NBVAL_IGNORE_OUTPUT
+view = xviz.ComparisonView(counts, cross)
 view"""),
     ("md", """Sixteen digits and three tiny models make a demonstration, not a finding: the paper's
 conclusions (transformers and ConvNeXt more compositional than classic CNNs) come from

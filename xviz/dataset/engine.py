@@ -244,7 +244,9 @@ def _run_ray(ray, clf, fingerprint, pending, job, store, batch_size, workers, de
     logging.getLogger("ray.data").setLevel(logging.WARNING)  # not a line per execution in a notebook
     gpu = device.type == "cuda"
     cpus = int(ray.cluster_resources().get("CPU", 1))
-    threads = 1 if gpu else max(1, cpus // workers)
+    # the CPUs of one actor: a share of the cluster's, but no more than one node has
+    node = max([int(n["Resources"].get("CPU", 0)) for n in ray.nodes() if n.get("Alive")] or [1])
+    threads = 1 if gpu else max(1, min(cpus // workers, node))
     data = ray.data.from_items(records, override_num_blocks=max(1, -(-len(records) // batch_size)))
     done = data.map_batches(Worker, batch_size=batch_size, batch_format="pyarrow",
                             compute=ray.data.ActorPoolStrategy(size=workers),
