@@ -253,6 +253,13 @@ def test_bad_arguments_are_said_at_the_door(clf, digits, tmp_path, monkeypatch):
         dataset.explain(clf, digits, ["gradcam"], store=tmp_path / "r", engine="ray", progress=False)
 
 
+def test_methods_by_name_or_pair_and_the_default(clf, digits, tmp_path):
+    runs = {"default": {}, "name": {"methods": "gradcam"}, "pair": {"methods": ("gradcam", {"rule": "mean"})}}
+    for name, kwargs in runs.items():
+        store = dataset.explain(clf, digits, store=tmp_path / name, metrics=False, progress=False, **kwargs)
+        assert store.methods == ["gradcam"], name
+
+
 def test_the_store_is_a_table_for_duckdb_and_pandas(clf, digits, tmp_path):
     duckdb = pytest.importorskip("duckdb")
     store = dataset.explain(clf, digits, ["gradcam"], store=tmp_path / "s", metrics={"grid": 8}, progress=False)

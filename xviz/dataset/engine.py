@@ -85,7 +85,8 @@ def explain(clf, images, methods=("gradcam",), store=None, *, labels=None, targe
     >>> import tempfile, xviz
     >>> from xviz import dataset
     >>> clf = xviz.zoo.digits_cnn()
-    >>> store = dataset.explain(clf, (xviz.zoo.digits("test").images[:6], xviz.zoo.digits("test").labels[:6]), ["gradcam", ("rise", {"n_masks": 200})],
+    >>> d = xviz.zoo.digits("test")
+    >>> store = dataset.explain(clf, (d.images[:6], d.labels[:6]), ["gradcam", ("rise", {"n_masks": 200})],
     ...                         store=tempfile.mkdtemp() + "/digits", metrics={"grid": 8}, progress=False)
     >>> df = store.to_pandas()
     >>> len(df), sorted(set(df.method)), bool(df.deletion_auc.notna().all())
@@ -107,10 +108,7 @@ def explain(clf, images, methods=("gradcam",), store=None, *, labels=None, targe
     started = ray is not None and _started(ray, address)
     try:
         where = _worker_device(ray, device) if ray else (torch.device(device) if device else model.device)
-        fields = {"model": model.name, "fingerprint": model.fingerprint(), "size": list(model.size),
-                  "labels": model.labels, "methods": method_specs(methods, where),
-                  "metrics": metric_settings(metrics, model.size), "target": target, "thumbnail": thumbnail}
-        _check_grid(fields["metrics"], model.size)
+        fields = _fields(model, methods, where, metrics, target, thumbnail)
         items, count, what = sources.stream(images, labels)
         out = open_for_writing(store, {**fields, "images": what})
         job = (fields["methods"], fields["metrics"], target, thumbnail)
@@ -129,6 +127,15 @@ def explain(clf, images, methods=("gradcam",), store=None, *, labels=None, targe
         if started:
             ray.shutdown()
     return Store(out.path, model)
+
+
+def _fields(model, methods, device, metrics, target, thumbnail):
+    """What the manifest records of a run (and a run on an existing store must match)."""
+    fields = {"model": model.name, "fingerprint": model.fingerprint(), "size": list(model.size),
+              "labels": model.labels, "methods": method_specs(methods, device),
+              "metrics": metric_settings(metrics, model.size), "target": target, "thumbnail": thumbnail}
+    _check_grid(fields["metrics"], model.size)
+    return fields
 
 
 def _check_grid(chosen, size):

@@ -32,8 +32,9 @@ TARGETS = ("prediction", "label")
 def method_specs(methods, device):
     """``methods`` (names, or (name, settings) pairs) as ``[{"name", "settings"}]``, checked:
     known names, each once, settings the method takes, JSON-safe (they go in the manifest)."""
-    if isinstance(methods, (str, tuple)) and not isinstance(methods, list):
-        methods = [methods]
+    single = isinstance(methods, str) or (isinstance(methods, tuple) and len(methods) == 2
+                                          and isinstance(methods[0], str) and isinstance(methods[1], dict))
+    methods = [methods] if single else list(methods)
     specs = []
     for entry in methods:
         name, settings = (entry, {}) if isinstance(entry, str) else _pair(entry)
