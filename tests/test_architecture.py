@@ -56,3 +56,14 @@ def test_every_result_type_has_a_view_that_exists():
     for (module, name), (view_module, view_name) in VIEWS.items():
         assert hasattr(importlib.import_module(module), name), (module, name)
         assert hasattr(importlib.import_module(view_module), view_name), (view_module, view_name)
+
+
+def test_xviz_imports_without_the_dataset_extra_which_is_named_when_needed():
+    probe = ("import sys\n\n\nclass NoArrow:  # as if pyarrow were not installed\n"
+             "    def find_spec(self, name, path=None, target=None):\n"
+             "        if name.split('.')[0] == 'pyarrow':\n            raise ImportError('no pyarrow')\n\n\n"
+             "sys.meta_path.insert(0, NoArrow())\nimport xviz\n"
+             "xviz.gradcam(xviz.zoo.digits_cnn(device='cpu'), xviz.zoo.image('digit-3'))\n"
+             "try:\n    xviz.dataset\nexcept ImportError as error:\n    print(error)\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert 'xviz.dataset needs pyarrow and pandas, an extra of xviz: pip install -e ".[dataset]"' in out.stdout

@@ -25,11 +25,13 @@ from .views import show
 __version__ = "0.1.0"
 
 # Loaded on first use: they import bokeh and ipywidgets, which compute does not need.
-_LAZY = {"ConceptBoard": "views", "GlobalLabelsView": "views", "HeatmapView": "views", "LayerExplorer": "views",
+_LAZY = {"ComparisonView": "views", "ConceptBoard": "views", "Gallery": "views", "GlobalLabelsView": "views", "HeatmapView": "views", "LayerExplorer": "views",
          "SAGExplorer": "views", "SummaryView": "views", "report": "reports"}
 
 
 def __getattr__(name):
+    if name == "dataset":  # needs the dataset extra (pyarrow, pandas): imported when asked for
+        return importlib.import_module(".dataset", __name__)
     if name in _LAZY:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -37,5 +39,5 @@ def __getattr__(name):
 
 _registry.install()
 
-__all__ = ["Classifier", "ConceptBoard", "Layout", "Result", "load", "GlobalLabelsView", "HeatmapView", "LayerExplorer", "layers", "SAG", "SAGExplorer", "Saliency", "gradcam", "igos", "igos_pp", "images", "integrated_gradients", "metrics",
+__all__ = ["Classifier", "ComparisonView", "ConceptBoard", "dataset", "Gallery", "GlobalLabelsView", "HeatmapView", "LayerExplorer", "Layout", "layers", "load", "Result", "SAG", "SAGExplorer", "Saliency", "gradcam", "igos", "igos_pp", "images", "integrated_gradients", "metrics",
            "preserved", "report", "rise", "sag", "show", "summaries", "SummaryView", "xnn", "zoo", "__version__"]

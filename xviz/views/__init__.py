@@ -7,7 +7,7 @@ import importlib
 
 from .registry import show
 
-_HOMES = {"View": "base", "BokehWidget": "host", "ConceptBoard": "concepts", "HeatmapView": "heatmap",
+_HOMES = {"View": "base", "BokehWidget": "host", "ComparisonView": "comparison", "ConceptBoard": "concepts", "Gallery": "gallery", "HeatmapView": "heatmap",
           "GlobalLabelsView": "layers", "LayerExplorer": "layers", "SAGExplorer": "sag", "SummaryView": "summary"}
 
 
@@ -17,5 +17,5 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["BokehWidget", "ConceptBoard", "GlobalLabelsView", "HeatmapView", "LayerExplorer", "SAGExplorer", "SummaryView", "View",
+__all__ = ["BokehWidget", "ComparisonView", "ConceptBoard", "Gallery", "GlobalLabelsView", "HeatmapView", "LayerExplorer", "SAGExplorer", "SummaryView", "View",
            "show"]

@@ -19,6 +19,7 @@ VIEWS = {
     ("xviz.methods.summaries", "Summary"): ("xviz.views.summary", "SummaryView"),
     ("xviz.methods.layers", "LayerExplanation"): ("xviz.views.layers", "LayerExplorer"),
     ("xviz.methods.layers", "GlobalExplanation"): ("xviz.views.layers", "GlobalLabelsView"),
+    ("xviz.dataset.store", "Store"): ("xviz.views.gallery", "Gallery"),
 }
 
 
@@ -35,7 +36,7 @@ def show(result: Any, **kwargs: Any) -> Any:
     """The interactive view of ``result``: :class:`HeatmapView` for one or a list of Saliency,
     :class:`SAGExplorer` for a SAG, :class:`ConceptBoard` for an XNN, :class:`SummaryView` for a visual Summary,
     :class:`LayerExplorer` for a LayerExplanation, :class:`GlobalLabelsView` for a
-    GlobalExplanation.
+    GlobalExplanation, :class:`Gallery` for a dataset's store (:func:`xviz.dataset.explain`).
 
     Parameters
     ----------
@@ -69,7 +70,7 @@ def show(result: Any, **kwargs: Any) -> Any:
     if items and views[0] is not None:
         return views[0](items if views[0].__name__ == "HeatmapView" else items[0], **kwargs)
     raise ValueError(f"xviz.show has no view for {_described(result)}; it shows Saliency (one or a list), SAG, "
-                     f"XNN, Summary, LayerExplanation and GlobalExplanation results")
+                     f"XNN, Summary, LayerExplanation and GlobalExplanation results, and dataset stores")
 
 
 def _described(result):
