@@ -401,7 +401,7 @@ def curves(clf, saliency, image=None, target=None, baseline="blur", grid=28, pro
 
 
 for _f in (deletion, insertion, curves):
-    _f.__doc__ = _f.__doc__.replace("{parameters}", _PARAMETERS)
+    _f.__doc__ = (_f.__doc__ or "").replace("{parameters}", _PARAMETERS)
 
 
 # -- pointing game ----------------------------------------------------------------------

@@ -52,7 +52,7 @@ NORMS = (nn.LayerNorm, nn.GroupNorm, nn.LocalResponseNorm, nn.modules.batchnorm.
     (nn.RMSNorm,) if hasattr(nn, "RMSNorm") else ())
 
 # model -> its last probe; weak, so models can go.
-_PROBES = weakref.WeakKeyDictionary()
+_PROBES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -63,15 +63,15 @@ class Facts:
     module: nn.Module = field(repr=False)
     order: int = 0
     what: str = ""          # the output's type when it is no tensor (nor a tuple starting with one)
-    shape: tuple = None     # of the first tensor, for PROBE_IMAGES images at the classifier's size
+    shape: tuple | None = None  # of the first tensor, for PROBE_IMAGES images at the classifier's size
     varies: bool = False    # batch first, and not the same for every image
-    other: tuple = None     # its shape for OTHER_IMAGES images at the second size, when that ran
-    marginals: list = None  # |gradient of the logits| summed over all dims but one (batch left out), per dim
-    first_order: dict = None  # channel axis -> (sum over images of |sum_c g a|, of sum_c |g a|), per position
-    hint: str = None        # the layout the module's type fixes
+    other: tuple | None = None  # its shape for OTHER_IMAGES images at the second size, when that ran
+    marginals: list | None = None  # |gradient of the logits| summed over all dims but one (batch left out), per dim
+    first_order: dict | None = None  # channel axis -> (sum over images of |sum_c g a|, of sum_c |g a|), per position
+    hint: str | None = None  # the layout the module's type fixes
     layouts: list = field(default_factory=list)  # the readings left after all the evidence
     how: str = ""           # what settled the layout
-    scales: bool = None     # its grid follows the input size (None: unknown)
+    scales: bool | None = None  # its grid follows the input size (None: unknown)
 
     @property
     def batch_first(self):

@@ -5,6 +5,11 @@ xviz are N x 3 x H x W tensors in [0, 1] at the classifier's input size; the Cla
 normalises them, scores them in chunks that fit memory, and leaves the user's model exactly
 as it found it.
 """
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from .types import Images
 import contextlib
 import difflib
 import hashlib
@@ -79,8 +84,10 @@ class Classifier:
     torch.Size([1, 2])
     """
 
-    def __init__(self, model, *, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), size=224,
-                 labels=None, device=None, chunk_size=32, name=None, channels=3, output=None):
+    def __init__(self, model: nn.Module, *, mean: float | Sequence[float] = (0.485, 0.456, 0.406),
+                 std: float | Sequence[float] = (0.229, 0.224, 0.225), size: int | tuple[int, int] = 224,
+                 labels: Sequence[Any] | None = None, device: str | torch.device | None = None, chunk_size: int = 32,
+                 name: str | None = None, channels: int = 3, output: Callable[[Any], Any] | None = None) -> None:
         if not isinstance(model, nn.Module):
             raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         if output is not None and not callable(output):
@@ -88,10 +95,10 @@ class Classifier:
                              f"{type(output).__name__}")
         self.model = model
         self.output = output
-        sizes = [size, size] if np.ndim(size) == 0 else list(size)
+        sizes: list[Any] = [size, size] if np.ndim(size) == 0 else list(size)  # type: ignore[arg-type]
         if len(sizes) != 2 or not all(is_int(v) and v >= 1 for v in sizes):
             raise ValueError(f"size must be an int or (height, width) of positive ints, got {size!r}")
-        self.size = tuple(int(v) for v in sizes)
+        self.size: tuple[int, int] = (int(sizes[0]), int(sizes[1]))
         self.device = _device(device) if device is not None else default_device()
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"device {device!r} was asked for but torch sees no CUDA device here; "
@@ -123,7 +130,7 @@ class Classifier:
                              f"RGB one): give mean= and std= as one number each")
         return t.view(1, 3, 1, 1).to(self.device)
 
-    def mismatch(self, name, fingerprint=None):
+    def mismatch(self, name: str | None, fingerprint: str | None = None) -> str:
         """How this classifier differs from the one a saved result was made with, "" if it does
         not: another name, or, where the result kept one, another :meth:`fingerprint`."""
         if name is not None and name != self.name:
@@ -136,7 +143,7 @@ class Classifier:
         n = len(self._names) if self._names else "?"
         return f"Classifier({self.name}, size={self.size}, classes={n}, device={self.device})"
 
-    def fingerprint(self):
+    def fingerprint(self) -> str:
         """A hex digest of the model's weights and buffers (its state dict) and of the
         preprocessing. Caches key on it (with the model's name), so a retrained model under
         the same name does not reuse stale activations; two architectures with the same
@@ -165,7 +172,7 @@ class Classifier:
         """The shown name of each class, or None when the classifier has no labels."""
         return [names[0] for names in self._names] if self._names else None
 
-    def label(self, index):
+    def label(self, index: int) -> str:
         """The shown name of class ``index`` (``"class 7"`` without labels)."""
         return self._names[index][0] if self._names else f"class {index}"
 
@@ -195,7 +202,7 @@ class Classifier:
         hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
         raise ValueError(f"unknown label {text!r}{hint} (see Classifier.labels)")
 
-    def target_index(self, target):
+    def target_index(self, target: int | str) -> int:
         """Resolve one target given as a class index or a label to an index (a string of
         digits that is no label, as a folder name, is an index).
 
@@ -234,7 +241,7 @@ class Classifier:
         return [best if t is None else self.target_index(t) for t, best in zip(given, top)]
 
     # -- images -------------------------------------------------------------------------
-    def prepare(self, images):
+    def prepare(self, images: Images) -> tuple[torch.Tensor, bool]:
         """Load, resize and stack images: ``(N x 3 x H x W tensor in [0, 1] on the device, is_batch)``."""
         arrays, batch = _images.load_images(images, near=self.size)
         x = torch.cat([_images.resize(_images.to_tensor(a), self.size) for a in arrays])
@@ -350,7 +357,7 @@ class Classifier:
             raise ValueError(f"expected an N x 3 x H x W tensor in [0, 1], got {got}; use Classifier.prepare for images")
         return x.to(self.device)
 
-    def logits(self, x, progress=False):
+    def logits(self, x: torch.Tensor, progress: bool | str = False) -> torch.Tensor:
         """Logits of an N x 3 x H x W tensor in [0, 1], in chunks, without gradients.
 
         ``progress``: a description (or True) to show a progress bar over the chunks.
@@ -359,7 +366,7 @@ class Classifier:
         with preserved(self.model, self.device), torch.no_grad():
             return torch.cat(self._chunks(len(x), lambda s: self._forward(x[s]), progress))
 
-    def probs(self, x, progress=False):
+    def probs(self, x: torch.Tensor, progress: bool | str = False) -> torch.Tensor:
         """Softmax probabilities of an N x 3 x H x W tensor in [0, 1], in chunks."""
         return self.logits(x, progress).softmax(1)
 
@@ -503,7 +510,7 @@ class Classifier:
             yield self
 
     # -- user-facing ----------------------------------------------------------------------
-    def predict(self, images, top=5):
+    def predict(self, images: Images, top: int = 5) -> list:
         """The ``top`` classes with their probabilities.
 
         Parameters
@@ -531,7 +538,7 @@ class Classifier:
         rows = [[tuple(pair) for pair in row] for row in self.top_classes(self.probs(x), int(top))]
         return rows if batch else rows[0]
 
-    def top_classes(self, probs, k=5):
+    def top_classes(self, probs: torch.Tensor, k: int = 5) -> list[list[list]]:
         """Per row of N x C probabilities, the ``k`` most probable classes as ``[label, p]``,
         best first.
 

@@ -57,8 +57,8 @@ class Layout:
     """
 
     kind: str = "NCHW"
-    grid: tuple = None
-    extra: int = None
+    grid: tuple | None = None
+    extra: int | None = None
     reshape: object = None
 
     def __post_init__(self):

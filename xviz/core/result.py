@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
@@ -98,7 +98,7 @@ class OldLoad:
     def load(cls, path: str | Path) -> Result:
         """Deprecated: :func:`xviz.load` reads every result."""
         deprecated(f"{cls.__name__}.load(path)", "xviz.load(path)")
-        return load_as(cls, path)
+        return load_as(cast("type[Result]", cls), path)
 
 
 class OldJson:
@@ -113,7 +113,7 @@ class OldJson:
     def from_json(cls, path: str | Path) -> Result:
         """Deprecated: :func:`xviz.load` reads every result."""
         deprecated(f"{cls.__name__}.from_json(path)", "xviz.load(path)")
-        return load_as(cls, path)
+        return load_as(cast("type[Result]", cls), path)
 
 
 def load(path: str | Path, clf: Any = None, **options: Any) -> Result:

@@ -1,4 +1,6 @@
 """Explanation methods: each a small file on the shared pieces of :mod:`xviz.methods.heatmap`."""
+from typing import Any, Callable
+
 from .heatmap import Saliency, run_heatmap
 from .cam import gradcam
 from .ig import integrated_gradients
@@ -8,7 +10,7 @@ from .rise import rise
 from .sag import SAG, sag
 
 # Heatmap methods by name, for the command line and reports.
-METHODS = {"gradcam": gradcam, "ig": integrated_gradients, "rise": rise, "igos": igos, "igos++": igos_pp}
+METHODS: dict[str, Callable[..., Any]] = {"gradcam": gradcam, "ig": integrated_gradients, "rise": rise, "igos": igos, "igos++": igos_pp}
 # The most faithful heatmap method available; the default of `xviz explain` and `xviz demo`.
 BEST_METHOD = "igos++"
 

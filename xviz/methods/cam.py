@@ -4,6 +4,13 @@ Bianchi et al. (IJCAI 2024): class activation maps weighted by gradients.
 :func:`channel_weights` is the one place where a map's weight is made from its activations
 and gradients; Grad-CAM, the layer-wise clusters and the concept heatmaps all use it.
 """
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..core.classifier import Classifier
+from ..core.types import Images, Layer, Target
+from .heatmap import Saliency
 import torch
 
 from ..core.capture import feature_layer
@@ -38,7 +45,8 @@ def class_map(acts, weights):
     return (weights[..., None, None] * acts).sum(1).clamp_min(0)
 
 
-def gradcam(clf, images, target=None, layer="auto", rule="mean", layout=None, reshape=None):
+def gradcam(clf: Classifier, images: Images, target: Target = None, layer: Layer = "auto", rule: str = "mean",
+            layout: Any = None, reshape: Callable | None = None) -> Saliency | list[Saliency]:
     """Grad-CAM heatmap of the ``target`` class.
 
     Each map of ``layer`` is weighted by the mean gradient of the target's logit over its

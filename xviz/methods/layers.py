@@ -37,6 +37,12 @@ each deliberate:
   to all the group's sentences);
 - labels are typed in the LayerExplorer or in code instead of collected by a game.
 """
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from ..core.classifier import Classifier
+from ..core.types import Images, Target
 import functools
 import re
 from collections import Counter
@@ -137,7 +143,7 @@ class MapCluster:
     weight: float
     lowres: np.ndarray
     map: np.ndarray
-    label: str = None
+    label: str | None = None
 
     def __repr__(self):
         named = f", label={self.label!r}" if self.label else ""
@@ -532,8 +538,10 @@ def _check(cfg):
     cfg["seed"] = checked_seed(cfg["seed"])
 
 
-def explain(clf, images, target=None, layers="auto", *, min_share=0.9, clusters=(3, 8), components=50,
-            embedding="tsne", perplexity=30.0, seed=0, progress=True, layout=None, reshape=None):
+def explain(clf: Classifier, images: Images, target: Target = None, layers: Any = "auto", *, min_share: float = 0.9,
+            clusters: tuple[int, int] = (3, 8), components: int = 50, embedding: str = "tsne", perplexity: float = 30.0,
+            seed: int = 0, progress: bool = True, layout: Any = None,
+            reshape: Callable | None = None) -> LayerExplanation | list[LayerExplanation]:
     """Clusters of feature maps, layer by layer: which groups of maps carry the class, and where.
 
     Bianchi et al., "Interpretable Network Visualizations: A Human-in-the-Loop Approach for
@@ -607,7 +615,7 @@ def explain(clf, images, target=None, layers="auto", *, min_share=0.9, clusters=
     depth = {n: every.index(n) / max(1, len(every) - 1) for n in names}
     x, batch = clf.prepare(images)
     n = len(x)
-    found = [{} for _ in range(n)]
+    found: list[dict] = [{} for _ in range(n)]
     with clf.metered() as spent, clf.session():
         logits = clf.logits(x)
         targets = clf.targets_for(x, target, logits)
@@ -626,7 +634,7 @@ def explain(clf, images, target=None, layers="auto", *, min_share=0.9, clusters=
                         next(ticks, None)
         finally:
             getattr(steps, "close", lambda: None)()
-    settings = {"model": clf.name, "layers": names, **cfg, "clusters": list(cfg["clusters"]),
+    settings = {"model": clf.name, "layers": names, **cfg, "clusters": list(cfg["clusters"]),  # type: ignore[call-overload]
                 "layouts": {layer.name: str(layer.layout) for layer in chosen}}
     results = [LayerExplanation(image=p, target=t, class_label=clf.label(t), score=sc, layers=f, settings=settings,
                                 passes=spent.passes, seconds=spent.seconds) for p, t, sc, f in zip(to_numpy(x), targets, scores, found)]
@@ -856,7 +864,8 @@ def _representatives(distinct, groups, uses, spelling):
     return out
 
 
-def aggregate(explanations, text_model="auto", threshold=0.4):
+def aggregate(explanations: Sequence[LayerExplanation], text_model: str = "auto",
+              threshold: float = 0.4) -> GlobalExplanation:
     """Group people's labels across images and classes: a global explanation per class and per depth.
 
     Labels are embedded (Sentence-BERT with the ``text`` extra, else normalised words) and
@@ -895,14 +904,15 @@ def aggregate(explanations, text_model="auto", threshold=0.4):
     named = [(i, e, lc, ci, c) for i, e in enumerate(items) for lc in e.layers.values()
              for ci, c in enumerate(lc.clusters) if c.label]
     keys = [normalize_label(c.label) for *_, c in named]
-    uses, spelling = Counter(keys), {}
+    uses = Counter(keys)
+    spelling: dict = {}
     for key, (*_, c) in zip(keys, named):
         spelling.setdefault(key, Counter())[c.label] += 1
     distinct = list(uses)
     groups, name = group_labels(distinct, text_model, threshold)
     found = _representatives(distinct, groups, uses, spelling)
     group_of = {t: found[g].label for t, g in zip(distinct, groups)}
-    entries = {}
+    entries: dict = {}
     for key, (i, e, lc, ci, c) in zip(keys, named):
         rep = group_of[key]
         entry = entries.setdefault((i, lc.layer, rep), {

@@ -55,6 +55,12 @@ masks, godimarcovr/interpretable_visual_summaries for the clustering), each deli
   deterministic, and each image's mask has its own Adam state: an image gets the same mask
   alone or in a batch.
 """
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from ..core.classifier import Classifier
+from ..core.types import Images, Layer
 import math
 from dataclasses import dataclass, field
 
@@ -719,8 +725,9 @@ def _keep_clusters(groups, S, owners, cfg):
     return kept[:cfg["max_clusters"]], threshold, chance
 
 
-def fit(clf, images, target=None, *, preset="auto", layer="auto", layout=None, reshape=None, progress=True,
-        **settings):
+def fit(clf: Classifier, images: Images, target: int | str | None = None, *, preset: str = "auto",
+        layer: Layer = "auto", layout: Any = None, reshape: Callable | None = None, progress: bool = True,
+        **settings: Any) -> Summary:
     """Visual summaries of one class: the parts a classifier relies on across many images.
 
     Godi, Carletti et al., "Understanding deep architectures by visual summaries", BMVC 2018.
@@ -792,7 +799,7 @@ def fit(clf, images, target=None, *, preset="auto", layer="auto", layout=None, r
     if cfg["min_images"] > len(x):
         raise ValueError(f"min_images={cfg['min_images']} but there are {len(x)} images: no cluster could be kept; "
                          f"give more images or a smaller min_images")
-    spent = {"passes": {}, "seconds": {}}
+    spent: dict[str, dict] = {"passes": {}, "seconds": {}}
     with clf.metered() as total, clf.session():
         maps_layer = capture.feature_layer(clf, layer, layout, reshape, "to compare crops by", pick="fine")
         base = make_baseline(x, cfg["baseline"])
@@ -886,7 +893,7 @@ def _same_images(a, b, side=32):
         raise ValueError(f"compare needs two summaries of the same images in the same order; images {bad} differ")
 
 
-def compare(a, b, min_overlap=0.3, side=64):
+def compare(a: Summary, b: Summary, min_overlap: float = 0.3, side: int = 64) -> Comparison:
     """Match the clusters of two summaries of the same images (e.g. two models).
 
     Clusters are compared by *where* their regions lie in the shared images (the models'

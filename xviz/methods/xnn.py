@@ -29,6 +29,12 @@ The paper's code was never published; the design here, in its spirit:
   columns: the directions in feature space each concept rebuilds;
 - baselines of the same size: PCA and NMF of the features with a least-squares linear head.
 """
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..core.types import Layer
 import hashlib
 import json
 import time
@@ -508,8 +514,9 @@ def _split(n, holdout, seed):
     return {"train": np.sort(order[n_test:]), "test": np.sort(order[:n_test])}
 
 
-def fit(clf, data, classes=None, layer="auto", n_concepts=4, *, seed=0, cache=None, progress=True, layout=None,
-        reshape=None, **settings):
+def fit(clf: Classifier, data: Any, classes: Sequence[int | str] | int | str | None = None, layer: Layer = "auto",
+        n_concepts: int = 4, *, seed: int = 0, cache: str | Path | None = None, progress: bool = True,
+        layout: Any = None, reshape: Callable | None = None, **settings: Any) -> XNN:
     """Learn ``n_concepts`` concepts of ``layer`` that together reproduce the classifier's logits.
 
     Parameters
@@ -561,17 +568,17 @@ def fit(clf, data, classes=None, layer="auto", n_concepts=4, *, seed=0, cache=No
     """
     cfg = _settings(n_concepts, seed, settings)
     images, labels = load_labelled(data)
-    classes = _classes(clf, classes, labels)
-    images = _select(clf, images, labels, classes)
+    indices = _classes(clf, classes, labels)
+    images = _select(clf, images, labels, indices)
     need = _images_needed(int(n_concepts), cfg["holdout"])
     if len(images) < need:
-        raise ValueError(f"got {len(images)} images of the classes {[clf.label(c) for c in classes]} for "
+        raise ValueError(f"got {len(images)} images of the classes {[clf.label(c) for c in indices]} for "
                          f"{n_concepts} concepts; give at least {need}, so that after holding out "
                          f"{cfg['holdout']:.0%} more images than concepts remain to train on")
     chosen = feature_layer(clf, layer, layout, reshape, "to show concepts as heatmaps")
     cfg["layout"] = str(chosen.layout)
     start = time.perf_counter()
-    z_raw, y_raw = _features(clf, images, chosen, classes, cache, progress)
+    z_raw, y_raw = _features(clf, images, chosen, indices, cache, progress)
     split = _split(len(images), cfg["holdout"], seed)
     tr = torch.as_tensor(split["train"], device=z_raw.device)
     stats = {"z_mean": z_raw[tr].mean(0), "z_std": z_raw[tr].std(0).clamp_min(1e-6),
@@ -580,7 +587,7 @@ def fit(clf, data, classes=None, layer="auto", n_concepts=4, *, seed=0, cache=No
     y = (y_raw - stats["y_mean"]) / stats["y_std"]
     net, history = train(z[tr], y[tr], int(n_concepts), cfg, seed, progress)
     history["seconds"] = time.perf_counter() - start
-    model = XNN(clf, net, chosen, classes, stats, cfg, history, split, {"z": z, "logits": y_raw})
+    model = XNN(clf, net, chosen, indices, stats, cfg, history, split, {"z": z, "logits": y_raw})
     _add_examples(model, images, int(cfg["examples"]))
     return model
 
