@@ -981,7 +981,7 @@ stores = {"digits CNN": explained(cnn)}"""),
 One row per MSE: its size and how many of its subsets keep half (and 70%) of the full
 image's confidence. Per model, the mean over each image's MSEs, then over the images."""),
     ("code", """# NBVAL_IGNORE_OUTPUT
-# (the ViT and the MLP are trained here: their numbers vary a little with the machine, as below)
+# (the MLP is trained here: its numbers vary a little with the machine, as below)
 counts = dataset.sub_explanations(list(stores.values()), fraction=[0.5, 0.7])
 counts.head(3)"""),
     ("code", """# NBVAL_IGNORE_OUTPUT
