@@ -45,9 +45,11 @@ passes cost alone (the per-image cost of a forward and of a forward+backward pas
 in the same run; passes are counted by hooks on the model, the same way for every method).
 The machine this was written on is shared: seconds vary between runs, the overhead much less.
 
-Last, ``xviz.metrics.curves`` scores a batch of results (6 methods x 6 photos, 2 curves each)
-and is timed the same way against its model passes (the overhead of the metric itself), and
-its soft AUCs are compared with this scorer's.
+Last, ``xviz.metrics.curves`` scores the maps of the first six methods of the run on every
+photo in one call (6 x 6 results, 2 curves each), timed against the same number of images
+passed through the model alone (the overhead of the metric itself), and its soft AUCs are
+compared with this scorer's (the same protocol written twice: they agree where a map has
+no ties, which the two break differently).
 
 Run:  python benchmarks/faithfulness.py --json benchmarks/results/faithfulness_cpu.json --plot benchmarks/results/faithfulness_cpu.png
       python benchmarks/faithfulness.py --photos chelsea,rocket --methods igos++,captum-occlusion
@@ -354,8 +356,8 @@ def explain(clf, name, photo, costs):
 
 def mean_rows(rows, methods):
     keys = ["seconds", "passes", "overhead"] + [f"{p}_{k}" for p in PROTOCOLS for k in ("deletion", "insertion")]
-    return [{"method": m, **{k: statistics.mean(r[k] for r in rows if r["method"] == m) for k in keys}}
-            for m in methods]
+    return [{"method": m, "photos": sum(r["method"] == m for r in rows),
+             **{k: statistics.mean(r[k] for r in rows if r["method"] == m) for k in keys}} for m in methods]
 
 
 def table(rows, lead):
@@ -369,7 +371,9 @@ def table(rows, lead):
 
 
 def verdicts(rows, means, subject="igos++"):
-    """Where ``subject`` stands: against the best peer (means), and per photo among xviz's methods."""
+    """Where ``subject`` stands: its mean against the best peer's, and per photo, where it is the
+    worst of all xviz's methods in the run, or behind both of xviz's other perturbation
+    methods (RISE and I-GOS) at once."""
     peers = [m for m in means if m["method"] not in XVIZ]
     lines = []
     for p in PROTOCOLS:
@@ -382,22 +386,28 @@ def verdicts(rows, means, subject="igos++"):
             wins = (mine < best[key]) if kind == "deletion" else (mine > best[key])
             lines.append(f"{p:5s} {kind:9s}: {subject} {mine:.3f}, best peer {best['method']} {best[key]:.3f}"
                          f" -> {'beats it' if wins else 'does NOT beat it'}")
-    ours = sorted({r["method"] for r in rows if r["method"] in XVIZ and r["method"] != "gradcam"})
+    ours = sorted({r["method"] for r in rows if r["method"] in XVIZ})
     for photo in dict.fromkeys(r["photo"] for r in rows):
         here = {r["method"]: r for r in rows if r["photo"] == photo and r["method"] in ours}
         if subject not in here or len(here) < 2:
             continue
+        others = [here[m] for m in ("rise", "igos") if m in here]
         for p in PROTOCOLS:
-            for kind, worst in (("deletion", max), ("insertion", min)):
+            for kind, sign in (("deletion", 1), ("insertion", -1)):
                 key = f"{p}_{kind}"
-                if worst(here.values(), key=lambda r: r[key])["method"] == subject:
+                mine = sign * here[subject][key]  # larger is worse
+                if all(mine >= sign * r[key] for r in here.values()):
                     lines.append(f"{photo}: {subject} is the worst of {', '.join(ours)} on {p} {kind}")
+                elif len(others) == 2 and all(mine > sign * r[key] for r in others):
+                    lines.append(f"{photo}: {subject} is behind rise and igos on {p} {kind}")
     return lines
 
 
-def metric_batch(clf, maps, costs):
-    """Time ``xviz.metrics.curves`` on every map at once, against the cost of its passes, and
-    compare its AUCs with this scorer's soft ones (the same protocol, written twice)."""
+def metric_batch(clf, maps):
+    """Time ``xviz.metrics.curves`` on every map at once against the same number of images
+    passed through the model alone (random images, the Classifier's chunks, timed right
+    after: a slow drift of a shared machine's load hits both), and compare its AUCs with this
+    scorer's soft ones (the same protocol, written twice)."""
     from xviz import metrics
     counter = PassCounter(clf.model)
     try:
@@ -407,9 +417,15 @@ def metric_batch(clf, maps, costs):
         seconds = timer() - start
     finally:
         counter.close()
-    model_seconds = counter.forward * costs[0]
+    passes = counter.forward
+    start = timer()
+    for i in range(0, passes, 4 * clf.chunk_size):
+        clf.scores(torch.rand(min(4 * clf.chunk_size, passes - i), 3, *clf.size, device=clf.device), 0)
+    model_seconds = timer() - start
+    one_by_one = len(maps) * 2 * len(step_counts(GRID * GRID))  # every point of every curve
     gaps = [max(abs(d.auc - m["soft"][0]), abs(i.auc - m["soft"][1])) for (d, i), m in zip(pairs, maps)]
-    return {"results": len(maps), "seconds": seconds, "passes": counter.forward, "model_seconds": model_seconds,
+    return {"results": len(maps), "methods": sorted({m["method"] for m in maps}), "seconds": seconds,
+            "passes": passes, "points": one_by_one, "model_seconds": model_seconds,
             "overhead": seconds / model_seconds, "max_soft_auc_gap": max(gaps),
             "median_soft_auc_gap": statistics.median(gaps)}
 
@@ -466,12 +482,31 @@ def run(args, parser, clf):
            "grid": GRID, "baseline": "gaussian blur 51 x 51, sigma 50", "rows": rows, "mean": means}
     if not args.no_metric_batch:
         chosen = [m for m in maps if m["method"] in methods[:6]]
-        out["metric_batch"] = batch = metric_batch(clf, chosen, costs)
-        print(f"\nxviz.metrics.curves on {batch['results']} results ({len(methods[:6])} methods x {len(photos)} photos):"
-              f" {batch['seconds']:.1f} s for {batch['passes']} images, their passes alone {batch['model_seconds']:.1f} s:"
+        out["metric_batch"] = batch = metric_batch(clf, chosen)
+        print(f"\nxviz.metrics.curves on {batch['results']} results ({', '.join(methods[:6])} on {len(photos)} photos):"
+              f" {batch['seconds']:.1f} s for {batch['passes']} images ({batch['points']} curve points),"
+              f" their passes alone {batch['model_seconds']:.1f} s:"
               f" overhead {batch['overhead']:.2f}; soft AUCs vs this scorer: max gap {batch['max_soft_auc_gap']:.4f},"
               f" median {batch['median_soft_auc_gap']:.4f}")
     return out
+
+
+def merged(paths):
+    """The rows of several runs' JSON files as one result, each row naming the file it came from."""
+    rows, runs = {}, []
+    for path in paths:
+        with open(path) as f:
+            data = json.load(f)
+        runs.append({"file": path, **{k: v for k, v in data.items() if k not in ("rows", "mean")}})
+        for r in data["rows"]:
+            rows.setdefault((r["method"], r["photo"]), {**r, "from": r.get("from", path)})
+    rows = list(rows.values())
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    means = mean_rows(rows, methods)
+    print("Per photo:\n" + table(rows, ["method", "photo"]))
+    print("\nMean over the photos:\n" + table(means, ["method", "photos"]))
+    print("\n" + "\n".join(verdicts(rows, means)))
+    return {"runs": runs, "rows": rows, "mean": means}
 
 
 def main():
@@ -482,14 +517,20 @@ def main():
     parser.add_argument("--plot", help="write the figure (PNG) to this file")
     parser.add_argument("--check", action="store_true", help="only check the scorer against hand-worked AUCs")
     parser.add_argument("--no-metric-batch", action="store_true", help="skip timing xviz.metrics on the maps")
+    parser.add_argument("--merge", nargs="+", metavar="JSON",
+                        help="compute nothing: merge the rows of earlier --json files (the first file's row wins "
+                             "for a method and photo in several), print the tables and write --json / --plot")
     args = parser.parse_args()
     check()
     if args.check:
         return
-    import xviz
-    clf = xviz.zoo.efficientnet_lite0()
-    with clf.session():  # the model on its device, in eval mode, restored after
-        out = run(args, parser, clf)
+    if args.merge:
+        out = merged(args.merge)
+    else:
+        import xviz
+        clf = xviz.zoo.efficientnet_lite0()
+        with clf.session():  # the model on its device, in eval mode, restored after
+            out = run(args, parser, clf)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(out, f, indent=1)
