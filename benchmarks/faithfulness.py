@@ -31,8 +31,10 @@ The methods and how their settings were chosen:
   window); ``IntegratedGradients`` (50 steps, Gauss-Legendre), the map the sum over channels;
   ``FeatureAblation`` and ``KernelShap`` over SLIC superpixels (scikit-image's defaults: 100
   segments, compactness 10), KernelShap with 500 samples (its default of 25 is too few for
-  100 features). All on the softmax probability, with the blurred baseline, and with
-  ``perturbations_per_eval`` / ``internal_batch_size`` 32 so that they batch like xviz.
+  100 features), seeded (its samples come from torch's random generator; unseeded, two runs
+  gave chelsea's hard deletion AUC as 0.29 and 0.38). All on the softmax probability, with
+  the blurred baseline, and with ``perturbations_per_eval`` / ``internal_batch_size`` 32 so
+  that they batch like xviz.
 - TorchCAM 0.5 (``torchcam.methods``): ``ScoreCAM`` and ``GradCAMpp`` on the last
   convolutional features (``features``, 7 x 7, what xviz's Grad-CAM uses), maps upsampled
   bilinearly. ScoreCAM has no baseline setting: it scales the input by each channel's map.
@@ -40,10 +42,11 @@ The methods and how their settings were chosen:
   package index does not import beside torch 2.13 (``operator torchvision::nms does not
   exist``). TorchCAM needs torchvision only for its examples.
 
-Time: the wall time of each explanation, and its overhead, the wall time over what its model
-passes cost alone (the per-image cost of a forward and of a forward+backward pass measured
-in the same run; passes are counted by hooks on the model, the same way for every method).
-The machine this was written on is shared: seconds vary between runs, the overhead much less.
+Time: the wall time of each explanation, beside the run's cost of a forward pass per image
+(to compare runs on different or busy machines), and its overhead, the wall time over what
+its model passes cost alone (the per-image cost of a forward and of a forward+backward pass
+measured in the same run; passes are counted by hooks on the model, the same way for every
+method). On a shared machine the seconds vary between runs, the overhead much less.
 
 Last, ``xviz.metrics.curves`` scores the maps of the first six methods of the run on every
 photo in one call (6 x 6 results, 2 curves each), timed against the same number of images
@@ -51,8 +54,11 @@ passed through the model alone (the overhead of the metric itself), and its soft
 compared with this scorer's (the same protocol written twice: they agree where a map has
 no ties, which the two break differently).
 
-Run:  python benchmarks/faithfulness.py --json benchmarks/results/faithfulness_cpu.json --plot benchmarks/results/faithfulness_cpu.png
+Run:  pip install -e ".[bench]"                        (Captum, TorchCAM, matplotlib)
+      python benchmarks/faithfulness.py --json out.json --plot out.png     (all photos, the default methods)
       python benchmarks/faithfulness.py --photos chelsea,rocket --methods igos++,captum-occlusion
+      python benchmarks/faithfulness.py --methods igos:paper,igos++:paper --json paper.json
+      python benchmarks/faithfulness.py --merge a.json b.json --json all.json --plot all.png
       python benchmarks/faithfulness.py --check            (the scorer against hand-worked AUCs)
 """
 import argparse
@@ -291,8 +297,10 @@ def captum_method(name):
             segments = superpixels(x).expand(1, 3, -1, -1)
             method = attr.FeatureAblation(net) if name == "feature-ablation" else attr.KernelShap(net)
             extra = {"n_samples": 500} if name == "kernelshap" else {}
-            a = method.attribute(x, baselines=base, target=target, feature_mask=segments,
-                                 perturbations_per_eval=CHUNK, **extra)
+            with torch.random.fork_rng(devices=[]):  # KernelShap draws its samples from torch's RNG
+                torch.manual_seed(0)
+                a = method.attribute(x, baselines=base, target=target, feature_mask=segments,
+                                     perturbations_per_eval=CHUNK, **extra)
         return a[0].sum(0).detach()
     return run
 
@@ -355,16 +363,17 @@ def explain(clf, name, photo, costs):
 
 
 def mean_rows(rows, methods):
-    keys = ["seconds", "passes", "overhead"] + [f"{p}_{k}" for p in PROTOCOLS for k in ("deletion", "insertion")]
+    keys = ["seconds", "forward_ms", "passes", "overhead"] + [f"{p}_{k}" for p in PROTOCOLS for k in ("deletion", "insertion")]
     return [{"method": m, "photos": sum(r["method"] == m for r in rows),
              **{k: statistics.mean(r[k] for r in rows if r["method"] == m) for k in keys}} for m in methods]
 
 
 def table(rows, lead):
-    head = lead + ["s/photo", "passes", "overhead"] + [f"{p} del / ins" for p in PROTOCOLS]
+    head = lead + ["s/photo", "forward ms/image", "passes", "overhead"] + [f"{p} del / ins" for p in PROTOCOLS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [str(r[k]) for k in lead] + [f"{r['seconds']:.2f}", f"{r['passes']:.0f}", f"{r['overhead']:.2f}"]
+        cells = [str(r[k]) for k in lead] + [f"{r['seconds']:.2f}", f"{r['forward_ms']:.1f}", f"{r['passes']:.0f}",
+                                             f"{r['overhead']:.2f}"]
         cells += [f"{r[p + '_deletion']:.3f} / {r[p + '_insertion']:.3f}" for p in PROTOCOLS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -470,7 +479,7 @@ def run(args, parser, clf):
             full_map, x, base, target, cost = explain(clf, name, photo, costs)
             assert torch.allclose(base, blur(x), atol=1e-5), "the baseline differs from xviz's blur"
             result = faithfulness(score, x, base, target, full_map)
-            rows.append({"method": name, "photo": photo, "target": target, **cost,
+            rows.append({"method": name, "photo": photo, "target": target, "forward_ms": costs[0] * 1e3, **cost,
                          **{f"{p}_{k}": v for p, pair in result.items() for k, v in zip(("deletion", "insertion"), pair)}})
             maps.append({"method": name, "map": full_map, "x": x, "target": target, "soft": result["soft"]})
             print(table(rows[-1:], ["method", "photo"]).splitlines()[-1], flush=True)
