@@ -43,7 +43,8 @@ The methods and how their settings were chosen:
   exist``). TorchCAM needs torchvision only for its examples.
 
 Time: the wall time of each explanation, beside the run's cost of a forward pass per image
-(to compare runs on different or busy machines), and its overhead, the wall time over what
+and the two's ratio, the time in forward passes (to compare runs on different or busy
+machines), and its overhead, the wall time over what
 its model passes cost alone (the per-image cost of a forward and of a forward+backward pass
 measured in the same run; passes are counted by hooks on the model, the same way for every
 method). On a shared machine the seconds vary between runs, the overhead much less.
@@ -75,6 +76,7 @@ GRID = 28
 STEPS = 50
 PROTOCOLS = ("hard", "soft", "pixel")
 TIE_SEED = 0
+TIE = 0.005  # mean AUCs closer than this are called a tie (a photo's AUC moves by more between machines)
 CHUNK = 32
 
 
@@ -364,15 +366,19 @@ def explain(clf, name, photo, costs):
 
 def mean_rows(rows, methods):
     keys = ["seconds", "forward_ms", "passes", "overhead"] + [f"{p}_{k}" for p in PROTOCOLS for k in ("deletion", "insertion")]
+    rows = [{**r, "equivalents": r["seconds"] / (r["forward_ms"] / 1e3)} for r in rows]
+    keys.append("equivalents")
     return [{"method": m, "photos": sum(r["method"] == m for r in rows),
              **{k: statistics.mean(r[k] for r in rows if r["method"] == m) for k in keys}} for m in methods]
 
 
 def table(rows, lead):
-    head = lead + ["s/photo", "forward ms/image", "passes", "overhead"] + [f"{p} del / ins" for p in PROTOCOLS]
+    head = lead + ["s/photo", "forward ms/image", "in forward passes", "passes", "overhead"]
+    head += [f"{p} del / ins" for p in PROTOCOLS]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        cells = [str(r[k]) for k in lead] + [f"{r['seconds']:.2f}", f"{r['forward_ms']:.1f}", f"{r['passes']:.0f}",
+        cells = [str(r[k]) for k in lead] + [f"{r['seconds']:.2f}", f"{r['forward_ms']:.1f}",
+                                             f"{r['seconds'] / (r['forward_ms'] / 1e3):.0f}", f"{r['passes']:.0f}",
                                              f"{r['overhead']:.2f}"]
         cells += [f"{r[p + '_deletion']:.3f} / {r[p + '_insertion']:.3f}" for p in PROTOCOLS]
         lines.append("| " + " | ".join(cells) + " |")
@@ -392,9 +398,10 @@ def verdicts(rows, means, subject="igos++"):
             if mine is None or not peers:
                 continue
             best = better(peers, key=lambda m: m[key])
-            wins = (mine < best[key]) if kind == "deletion" else (mine > best[key])
+            margin = (best[key] - mine) if kind == "deletion" else (mine - best[key])
+            verdict = "beats it" if margin > TIE else "ties with it" if margin > -TIE else "does NOT beat it"
             lines.append(f"{p:5s} {kind:9s}: {subject} {mine:.3f}, best peer {best['method']} {best[key]:.3f}"
-                         f" -> {'beats it' if wins else 'does NOT beat it'}")
+                         f" -> {verdict}")
     ours = sorted({r["method"] for r in rows if r["method"] in XVIZ})
     for photo in dict.fromkeys(r["photo"] for r in rows):
         here = {r["method"]: r for r in rows if r["photo"] == photo and r["method"] in ours}
@@ -454,10 +461,11 @@ def plot(means, path):
         ax.set(title=f"{p}: better is up and left", xlabel="deletion AUC (lower is better)",
                ylabel="insertion AUC (higher is better)")
     ax = axes[-1]
-    order = sorted(means, key=lambda m: m["seconds"])
-    ax.barh([m["method"] for m in order], [m["seconds"] for m in order],
+    order = sorted(means, key=lambda m: m["equivalents"])
+    ax.barh([m["method"] for m in order], [m["equivalents"] for m in order],
             color=["C3" if m["method"] in XVIZ else "C0" for m in order])
-    ax.set(xscale="log", xlabel="seconds per photo (log)", title="time (red: xviz, blue: peers)")
+    ax.set(xscale="log", xlabel="seconds per photo / seconds per forward pass (log)",
+           title="time in forward passes (red: xviz, blue: peers)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
