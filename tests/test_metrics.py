@@ -138,6 +138,26 @@ def test_batch_equals_single_calls_and_curves_equals_both(square_clf, rng):
         assert (curve.target, curve.method) == (sal.target, "gradcam")
 
 
+def test_many_results_share_the_ends_and_match_single_calls(square_clf, rng):
+    # Six maps on two images (three methods' worth each): more points than one scoring group
+    # (4 chunks of 32), so the grouping across results is exercised too.
+    imgs = [rng.random((32, 32, 3)) for _ in range(2)]
+    maps = [rng.random((32, 32)) for _ in range(6)]
+    images = [imgs[i % 2] for i in range(6)]
+    run = dict(grid=8, baseline="black", target=1)
+    before = square_clf.images_scored
+    pairs = metrics.curves(square_clf, maps, image=images, **run)
+    inner = 2 * (65 - 2)  # 64 cells, one a step: 65 points a curve, two curves, ends apart
+    # The ends (each image and its baseline) are scored once per distinct image, not per map.
+    assert square_clf.images_scored - before == 6 * inner + 2 * 2
+    for (dele, ins), m, im in zip(pairs, maps, images):
+        alone = metrics.curves(square_clf, m, image=im, **run)
+        assert np.allclose(dele.scores, alone[0].scores, atol=1e-6)
+        assert np.allclose(ins.scores, alone[1].scores, atol=1e-6)
+        assert dele.scores[0] == ins.scores[-1]  # both the image itself
+        assert dele.scores[-1] == ins.scores[0]  # both the baseline itself
+
+
 def test_perturbed_ends(rng):
     img = rng.random((16, 16, 3)).astype(np.float32)
     blurred = xviz.images.to_numpy(xviz.images.blur(xviz.images.to_tensor(img)))[0]

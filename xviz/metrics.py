@@ -7,8 +7,10 @@ score the explained class after each step. Deletion moves from the image towards
 baseline, insertion from the baseline towards the image; the AUC is the mean score over
 the points. A faithful heatmap gives a low deletion AUC and a high insertion AUC.
 
-All the points of one result are scored in one batched :meth:`Classifier.scores` call (a
-result at a time, so memory does not grow with the number of results).
+Many results are scored together: the two ends of every curve (the image itself and the
+baseline itself) once per distinct image and target, the points between in groups of whole
+chunks across results, made a result at a time so that memory holds one group, not every
+result's images.
 
 Examples
 --------
@@ -293,21 +295,69 @@ def _checked(mask, size, grid):
     return mask
 
 
+def _distinct(x, targets):
+    """For each image, the index of the first image equal to it with the same target: results
+    of several methods on one photo share the two ends of their curves."""
+    first = []
+    for i, t in enumerate(targets):
+        first.append(next((j for j in first if targets[j] == t and torch.equal(x[j], x[i])), i))
+    return first
+
+
+def _end_scores(clf, x, base, targets):
+    """N x 2: the score of each image and of its baseline, each distinct pair scored once. These
+    are the two ends of both curves (nothing switched, everything switched)."""
+    first = _distinct(x, targets)
+    unique = sorted(set(first))
+    where = {j: k for k, j in enumerate(unique)}
+    ts = [targets[j] for j in unique]
+    scores = clf.scores(torch.cat([x[unique], base[unique]]), ts + ts).view(2, -1)
+    return scores[:, [where[j] for j in first]].T
+
+
+def _inner_scores(clf, x, base, targets, orders, counts, grid, kinds, progress):
+    """Scores of the points between the ends, for every result and kind: N x kinds x len(counts).
+
+    The perturbed images are made a result at a time and scored in groups of whole chunks
+    across results, so the model always sees full chunks while memory holds one group."""
+    group = 4 * clf.chunk_size
+    stacks, owed, parts = [], 0, []
+
+    def flush():
+        images_, ts = torch.cat([s for s, _ in stacks]), torch.cat([t for _, t in stacks])
+        parts.append(clf.scores(images_, ts, progress=progress))
+        stacks.clear()
+
+    for order, xi, bi, t in zip(orders, x, base, targets):
+        if len(counts):
+            u = _switched(order, counts, grid, clf.size, x.device)
+            stack = torch.cat([_blend(xi[None], bi[None], u, kind) for kind in kinds])
+            stacks.append((stack, torch.full((len(stack),), t, dtype=torch.long, device=x.device)))
+            owed += len(stack)
+        if owed >= group:
+            flush()
+            owed = 0
+    if stacks:
+        flush()
+    scores = torch.cat(parts) if parts else torch.zeros(0, device=x.device)
+    return scores.view(len(orders), len(kinds), len(counts))
+
+
 def _sweep(clf, saliency, image, target, baseline, grid, kinds, progress):
-    """Curves of each kind for each mask; each mask's points scored in one batched call (the
-    perturbed images of one mask at a time: all of them at once grew without bound)."""
+    """Curves of each kind for each mask. The ends of the curves (the image, the baseline) are
+    scored once per distinct image, the points between in groups of whole chunks."""
     grid = _grid(grid, clf.size)
     masks, x, targets, methods, batch = _inputs(clf, saliency, image, target)
     counts, step = _counts(grid[0] * grid[1])
     base = images.baseline(x, baseline)
     orders = [ranking(_checked(m, clf.size, grid), grid) for m in masks]
-    scores = []
     with clf.session():
-        for order, xi, bi, t in zip(orders, x, base, targets):
-            u = _switched(order, counts, grid, clf.size, x.device)
-            stack = torch.cat([_blend(xi[None], bi[None], u, kind) for kind in kinds])
-            scores.append(clf.scores(stack, t, progress=progress).double().cpu().numpy())
-    scores = np.stack(scores).reshape(len(masks), len(kinds), len(counts))
+        ends = _end_scores(clf, x, base, targets)
+        inner = _inner_scores(clf, x, base, targets, orders, counts[1:-1], grid, kinds, progress)
+    # deletion runs from the image to the baseline, insertion from the baseline to the image
+    first = {"deletion": 0, "insertion": 1}
+    scores = torch.stack([torch.cat([ends[:, first[k], None], inner[:, i], ends[:, 1 - first[k], None]], 1)
+                          for i, k in enumerate(kinds)], 1).double().cpu().numpy()
     name = baseline if isinstance(baseline, str) else "custom"
     out = [tuple(Curve(kind=kind, fractions=counts / counts[-1], scores=s, auc=float(s.mean()), target=t,
                        label=clf.label(t), method=method, grid=grid, step=step, baseline=name, order=order)
