@@ -18,10 +18,10 @@ seconds are set against its passes at that cost (overhead = seconds / model seco
 import argparse
 
 import torch
+from heatmaps import PHOTOS, finish, measure, pass_costs, table  # this folder's heatmap benchmark
 from torch import nn
 
 import xviz
-from heatmaps import PHOTOS, finish, measure, pass_costs, table  # this folder's heatmap benchmark
 
 
 class Bottleneck(nn.Module):

@@ -30,10 +30,9 @@ import math
 import statistics
 import time
 
+import faithfulness as fb
 import torch
 import torch.nn.functional as F
-
-import faithfulness as fb
 
 ig = importlib.import_module("xviz.methods.igos")
 

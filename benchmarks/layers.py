@@ -20,10 +20,10 @@ import argparse
 import time
 
 import torch
+from heatmaps import PHOTOS, finish, pass_costs, table  # this folder's heatmap benchmark: same photos and table
 
 import xviz
 from xviz.methods import layers as L
-from heatmaps import PHOTOS, finish, pass_costs, table  # this folder's heatmap benchmark: same photos and table
 
 EVERY_BLOCK = [f"_blocks.{i}" for i in range(16)] + ["features"]
 

@@ -17,9 +17,9 @@ import argparse
 import time
 
 import torch
+from heatmaps import PHOTOS, finish, pass_costs, table  # this folder's heatmap benchmark: same photos and table
 
 import xviz
-from heatmaps import PHOTOS, finish, pass_costs, table  # this folder's heatmap benchmark: same photos and table
 
 PHASES = ["order", "beam", "minimality", "restarts", "graph"]
 

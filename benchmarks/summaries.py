@@ -24,9 +24,9 @@ import time
 
 import numpy as np
 import torch
+from heatmaps import pass_costs, table  # this folder's heatmap benchmark: the same cost probe and table
 
 import xviz
-from heatmaps import pass_costs, table  # this folder's heatmap benchmark: the same cost probe and table
 from xviz import metrics
 from xviz.methods import summaries
 

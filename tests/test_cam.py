@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import xviz
-from xviz.methods import Saliency
 from xviz.core.capture import find_layer, spatial_layers
+from xviz.methods import Saliency
 
 
 def mass_inside(mask, box, margin=0):

@@ -4,8 +4,8 @@ import pytest
 
 import xviz
 from xviz.methods.xnn import XNN
-from xviz.views.host import BokehWidget
 from xviz.views.concepts import ConceptBoard
+from xviz.views.host import BokehWidget
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,10 @@ from PIL import Image
 pytest.importorskip("pyarrow", reason="xviz.dataset needs pyarrow (pip install -e '.[dataset]')")
 
 import xviz  # noqa: E402
+from conftest import SPOT_BOX, SquareNet  # noqa: E402
 from xviz import dataset  # noqa: E402
 from xviz.core.files import DamagedFile  # noqa: E402
 from xviz.dataset.store import SCALARS  # noqa: E402
-
-from conftest import SPOT_BOX, SquareNet  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 VOLATILE = ["seconds"]  # wall time: the one column two runs may not share

@@ -7,12 +7,12 @@ from scipy.stats import spearmanr
 
 pytest.importorskip("pyarrow", reason="xviz.dataset needs pyarrow (pip install -e '.[dataset]')")
 
+from test_sag import BOTH, SUM, WHITE, windows_clf  # noqa: E402
+
 import xviz  # noqa: E402
+from conftest import SquareNet  # noqa: E402
 from xviz import dataset  # noqa: E402
 from xviz.dataset.analysis import pooled  # noqa: E402
-
-from conftest import SquareNet  # noqa: E402
-from test_sag import BOTH, SUM, WHITE, windows_clf  # noqa: E402
 
 SAG = ("sag", {"grid": 4, "q": 16, "order_iterations": 0})
 

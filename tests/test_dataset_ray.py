@@ -7,10 +7,10 @@ pytest.importorskip("pyarrow", reason="xviz.dataset needs pyarrow (pip install -
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]')")
 pytest.importorskip("ray.data", reason="Ray Data is not installed (pip install -e '.[ray]')")
 
+from test_dataset import same_tables  # noqa: E402
+
 import xviz  # noqa: E402
 from xviz import dataset  # noqa: E402
-
-from test_dataset import same_tables  # noqa: E402
 
 
 @pytest.fixture(scope="module")

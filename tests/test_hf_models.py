@@ -10,9 +10,9 @@ import html
 
 import numpy as np
 import pytest
+from tiny_models import SIZE, hf, one_thread
 
 import xviz
-from tiny_models import SIZE, hf, one_thread
 
 pytest.importorskip("transformers", reason="the transformers models need the models extra: pip install -e '.[models]'")
 

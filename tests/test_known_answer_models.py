@@ -18,10 +18,21 @@ out in general). Grad-CAM's weak localisation on transformers is known (Chefer e
 2021); what is tested here is that xviz reads the tokens right (the controls below misread them).
 """
 import pytest
+from tiny_models import (
+    HEATMAP_METHODS,
+    ChannelsLastNet,
+    binary,
+    hf,
+    hottest_cell,
+    known_cases,
+    one_thread,
+    points_at,
+    region_images,
+    trained,
+)
 
 import xviz
-from tiny_models import (HEATMAP_METHODS, ChannelsLastNet, binary, hf, hottest_cell, known_cases, one_thread, points_at,
-                         region_images, trained)
+
 
 @pytest.fixture(scope="module", autouse=True)
 def single_thread():

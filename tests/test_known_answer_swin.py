@@ -7,10 +7,19 @@ a transformer it finds the cell in some training runs of this recipe and not in 
 0-5, eight images each: 14 of 48 on the last stage, the automatic layer; 25 of 48 on the last
 block's normalised input; 18 of 48 on the first stage), while the other methods find it."""
 import pytest
+from tiny_models import (
+    HEATMAP_METHODS,
+    binary,
+    hf,
+    hottest_cell,
+    known_cases,
+    one_thread,
+    points_at,
+    region_images,
+    trained,
+)
 
 import xviz
-from tiny_models import HEATMAP_METHODS, binary, hf, hottest_cell, known_cases, one_thread, points_at, region_images, \
-    trained
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -241,3 +241,25 @@ def test_curve_json_round_trip():
     assert np.array_equal(back.fractions, curve.fractions)
     assert (back.kind, back.auc, back.target, back.label, back.grid, back.step, back.baseline) == \
         (curve.kind, curve.auc, curve.target, curve.label, curve.grid, curve.step, curve.baseline)
+
+
+def test_an_image_other_than_the_explained_one_is_refused(digits_clf):
+    three, seven = xviz.zoo.image("digit-3"), xviz.zoo.image("digit-7")
+    sal = xviz.gradcam(digits_clf, three)
+    # The result's own image given again is fine, and scores as leaving it out does.
+    assert metrics.deletion(digits_clf, sal, image=three).auc == pytest.approx(metrics.deletion(digits_clf, sal).auc)
+    with pytest.raises(ValueError, match=r"image= differs from the image the result explains .*result\.mask"):
+        metrics.deletion(digits_clf, sal, image=seven)
+    with pytest.raises(ValueError, match="differs from the image result 1 explains"):
+        metrics.curves(digits_clf, [sal, sal], image=[three, seven])
+    # On purpose, as a plain mask, it is scored.
+    assert 0 <= metrics.deletion(digits_clf, sal.mask, image=seven).auc <= 1
+
+
+def test_a_constant_mask_warns_that_its_order_means_nothing():
+    clf = region_clf()
+    with pytest.warns(UserWarning, match=r"the mask is constant \(0\.5 everywhere\).*row-major"):
+        auc(clf, np.full((4, 4), 0.5), "deletion")
+    sal = Saliency(mask=np.zeros((4, 4)), raw=np.zeros((2, 2)), score=0.5, image=ONES, target=1, label="bright", method="gradcam")
+    with pytest.warns(UserWarning, match="the gradcam mask is constant"):
+        metrics.insertion(clf, sal, baseline="black", grid=4)

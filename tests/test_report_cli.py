@@ -1,8 +1,8 @@
 """The standalone HTML report and the `xviz` command."""
 import base64
 import gzip
-import json
 import importlib
+import json
 import subprocess
 import sys
 from html.parser import HTMLParser

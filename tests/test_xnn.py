@@ -8,8 +8,8 @@ from PIL import Image
 from scipy.optimize import linear_sum_assignment
 
 import xviz
-from xviz.methods import xnn as X
 from xviz.core.images import load_labelled
+from xviz.methods import xnn as X
 
 
 def synthetic(n=600, C=40, k=3, seed=0):

@@ -22,6 +22,7 @@ Examples
 >>> bool(dele.auc < ins.auc)
 True
 """
+import warnings
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -272,7 +273,8 @@ def _inputs(clf, saliency, image, target):
     results = list(saliency) if batch else [saliency]
     if not results:
         raise ValueError("got an empty list of results; give at least one Saliency")
-    if image is None:
+    own = image is None
+    if own:
         if not all(isinstance(r, Saliency) for r in results):
             raise ValueError("a plain mask needs image=: the image it explains")
         image = [r.image for r in results] if batch else results[0].image
@@ -280,12 +282,45 @@ def _inputs(clf, saliency, image, target):
     if many != batch or len(x) != len(results):
         raise ValueError(f"got {len(x)} image{'s' if many else ''} for {len(results)} "
                          f"mask{'s' if batch else ''}; give one image per mask")
+    if not own:
+        _same_images(clf, results, x)
     given = list(target) if isinstance(target, (list, tuple)) else [target] * len(results)
     if len(given) != len(results):
         raise ValueError(f"got {len(given)} targets for {len(results)} masks; give one per mask or a single target")
     given = [getattr(r, "target", None) if t is None else t for t, r in zip(given, results)]
     methods = [getattr(r, "method", "") for r in results]
     return [_as_mask(r) for r in results], x, clf.targets_for(x, given), methods, batch
+
+
+# Mean absolute difference (pixels in [0, 1]) above which image= is not the image a result
+# explains: a JPEG re-encode of the same photo stays near 0.01, another photo is near 0.2.
+OTHER_IMAGE = 0.04
+
+
+def _same_images(clf, results, x):
+    """Refuse image= that is not the image a result explains: its curves would score the mask
+    on a photo it says nothing about, silently."""
+    for i, (r, xi) in enumerate(zip(results, x)):
+        if not isinstance(r, Saliency):
+            continue
+        own = clf.prepare(r.image)[0][0].to(xi.device)
+        gap = float((own - xi).abs().mean())
+        if gap > OTHER_IMAGE:
+            which = f"result {i}" if len(results) > 1 else "the result"
+            raise ValueError(f"image= differs from the image {which} explains (mean pixel difference {gap:.3f}); "
+                             "leave image= out to score a result on its own image, or pass the mask as a plain "
+                             "array (result.mask) to score it on another image on purpose")
+
+
+def _warn_constant(masks, methods):
+    """A constant mask has no order: its cells would be switched row by row, a curve about the
+    grid and not about the model."""
+    for i, (m, method) in enumerate(zip(masks, methods)):
+        if m.size and m.max() == m.min():
+            name = f"the {method} mask" if method else f"mask {i}" if len(masks) > 1 else "the mask"
+            warnings.warn(f"{name} is constant ({float(m.flat[0]):g} everywhere): it ranks no cell above another, "
+                          "so its deletion and insertion curves follow the grid's row-major order and say "
+                          "nothing about the model", UserWarning, stacklevel=4)
 
 
 def _checked(mask, size, grid):
@@ -348,6 +383,7 @@ def _sweep(clf, saliency, image, target, baseline, grid, kinds, progress):
     scored once per distinct image, the points between in groups of whole chunks."""
     grid = _grid(grid, clf.size)
     masks, x, targets, methods, batch = _inputs(clf, saliency, image, target)
+    _warn_constant(masks, methods)
     counts, step = _counts(grid[0] * grid[1])
     base = images.baseline(x, baseline)
     orders = [ranking(_checked(m, clf.size, grid), grid) for m in masks]

@@ -4,10 +4,9 @@ XVIZ_BROWSER_OPTIONAL=1 lets them skip there too."""
 import importlib
 import os
 import shutil
+from pathlib import Path
 
 import pytest
-
-from pathlib import Path
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"  # a screenshot per view, for people to look at

@@ -4,8 +4,7 @@ import pytest
 
 import xviz
 from xviz import metrics
-from xviz.views import plots
-from xviz.views import HeatmapView
+from xviz.views import HeatmapView, plots
 
 from .conftest import drag, model, shot
 

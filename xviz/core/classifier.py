@@ -7,9 +7,6 @@ as it found it.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
-
-from .types import Images
 import contextlib
 import difflib
 import hashlib
@@ -18,6 +15,7 @@ import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -27,6 +25,8 @@ from . import images as _images
 from .capture import first_tensor, with_first
 from .checks import checked_int, is_int
 from .state import default_device, preserved
+from .types import Images
+
 
 def _as_names(entry):
     single = isinstance(entry, str) or is_int(entry)

@@ -5,16 +5,15 @@ forms into one: a float32 numpy array of shape H x W x 3 with values in [0, 1].
 """
 from __future__ import annotations
 
-from typing import Any, NoReturn, Sequence, cast
-
-from .types import Baseline, Image, Images
 from pathlib import Path
+from typing import Any, NoReturn, Sequence, cast
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from .checks import is_int, is_number
+from .types import Baseline, Image, Images
 
 ACCEPTED = (
     "a file path, a PIL image, a numpy array (H x W, H x W x 3 or H x W x 4; uint8, uint16, bool, "

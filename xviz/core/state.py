@@ -4,7 +4,6 @@ import contextlib
 
 import torch
 
-
 _HOOK_DICTS = (
     "_forward_hooks",
     "_forward_hooks_with_kwargs",

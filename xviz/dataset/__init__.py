@@ -6,8 +6,8 @@ Layered above :mod:`xviz.metrics` and below :mod:`xviz.views`; needs the ``datas
 (pyarrow, pandas), and Ray Data for ``engine="ray"`` (the ``ray`` extra).
 """
 try:
-    import pyarrow  # noqa: F401
     import pandas  # noqa: F401
+    import pyarrow  # noqa: F401
 except ImportError:
     raise ImportError("xviz.dataset needs pyarrow and pandas, an extra of xviz: pip install -e \".[dataset]\"") from None
 

@@ -20,8 +20,8 @@ import os
 
 import torch
 
-from ..core.classifier import Classifier
 from ..core.checks import checked_int
+from ..core.classifier import Classifier
 from ..core.progress import progress as progress_bar
 from . import sources
 from .sources import Item, batches, decode_array, encode_array

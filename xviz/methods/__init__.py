@@ -1,10 +1,10 @@
 """Explanation methods: each a small file on the shared pieces of :mod:`xviz.methods.heatmap`."""
 from typing import Any, Callable
 
-from .heatmap import Saliency, run_heatmap
-from .cam import gradcam
-from .ig import integrated_gradients
 from . import layers, summaries, xnn
+from .cam import gradcam
+from .heatmap import Saliency, run_heatmap
+from .ig import integrated_gradients
 from .igos import igos, igos_pp
 from .rise import rise
 from .sag import SAG, sag

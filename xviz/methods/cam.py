@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..core.classifier import Classifier
-from ..core.types import Images, Layer, Target
-from .heatmap import Saliency
 import torch
 
 from ..core.capture import feature_layer
-from .heatmap import run_heatmap
+from ..core.classifier import Classifier
+from ..core.types import Images, Layer, Target
+from .heatmap import Saliency, run_heatmap
 
 RULES = ("mean", "generalised")
 

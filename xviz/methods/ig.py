@@ -1,17 +1,16 @@
 """Integrated Gradients (Sundararajan et al., ICML 2017): gradients averaged along a path from a baseline."""
 from __future__ import annotations
 
-from ..core.classifier import Classifier
-from ..core.types import Baseline, Images, Target
-from .heatmap import Saliency
 import warnings
 
 import torch
 
+from ..core.checks import checked_int
+from ..core.classifier import Classifier
 from ..core.images import baseline as make_baseline
 from ..core.images import baseline_setting
-from .heatmap import run_heatmap
-from ..core.checks import checked_int
+from ..core.types import Baseline, Images, Target
+from .heatmap import Saliency, run_heatmap
 
 OUTPUTS = ("prob", "logit")
 

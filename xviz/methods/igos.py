@@ -95,11 +95,11 @@ import math
 
 import torch
 
+from ..core.checks import checked_float, checked_int, checked_seed, preset_settings
 from ..core.images import baseline as make_baseline
 from ..core.images import baseline_setting, compose, mask_side, upsample_mask
-from .heatmap import run_heatmap
 from ..core.progress import progress as progress_bar
-from ..core.checks import checked_float, checked_int, checked_seed, is_int, preset_settings
+from .heatmap import run_heatmap
 
 PRESETS = {
     # The papers' settings: I-GOS l1 1, l2 20, 15 iterations, 20 integration steps;

@@ -39,31 +39,28 @@ each deliberate:
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
-
-from ..core.classifier import Classifier
-from ..core.types import Images, Target
 import functools
 import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
-from ..core.state import default_device
 from ..core import capture
-from ..core.checks import checked_seed, is_int
-from ..core.images import to_numpy
+from ..core.checks import checked_float, checked_int, checked_seed, is_int
+from ..core.classifier import Classifier
 from ..core.files import valid
-from ..core.result import OldJson, OldLoad, Result, deprecated
-from .heatmap import normalize_map, scale_rows
-from ..core.checks import checked_float, checked_int
-from ..core.files import write_npz
+from ..core.images import to_numpy
 from ..core.progress import progress as progress_bar
+from ..core.result import OldJson, OldLoad, Result, deprecated
+from ..core.state import default_device
+from ..core.types import Images, Target
 from .cam import channel_weights
+from .heatmap import normalize_map, scale_rows
 
 EMBEDDINGS = ("tsne", "pca")
 TEXT_MODELS = ("auto", "sbert", "words")

@@ -1,20 +1,18 @@
 """RISE (Petsiuk et al., BMVC 2018): importance as the mean score of randomly masked copies."""
 from __future__ import annotations
 
-from ..core.classifier import Classifier
-from ..core.types import Baseline, Images, Target
-from .heatmap import Saliency
 import math
 
 import torch
 import torch.nn.functional as F
 
+from ..core.checks import checked_float, checked_int, checked_seed, is_int
+from ..core.classifier import Classifier
 from ..core.images import baseline as make_baseline
 from ..core.images import baseline_setting
-from ..core.checks import checked_seed, is_int
-from .heatmap import run_heatmap
-from ..core.checks import checked_float, checked_int
 from ..core.progress import progress as progress_bar
+from ..core.types import Baseline, Images, Target
+from .heatmap import Saliency, run_heatmap
 
 # Masked images made and scored at a time (one per image when a batch has more images):
 # bounds memory however many masks are asked for.

@@ -43,8 +43,6 @@ deliberate:
 """
 from __future__ import annotations
 
-from ..core.classifier import Classifier
-from ..core.types import Image
 import base64
 import binascii
 import itertools
@@ -56,13 +54,14 @@ import networkx as nx
 import numpy as np
 import torch
 
-from ..core.images import baseline as make_baseline
-from ..core.images import baseline_setting
-from ..core.images import compose, to_numpy, to_tensor, upsample_mask
-from ..core.files import DamagedFile, FileParts, valid, valid_number
-from ..core.result import OldJson, Result
-from ..core.progress import progress as progress_bar
 from ..core.checks import checked_float, checked_int, checked_seed, is_int
+from ..core.classifier import Classifier
+from ..core.files import DamagedFile, FileParts, valid, valid_number
+from ..core.images import baseline as make_baseline
+from ..core.images import baseline_setting, compose, to_numpy, to_tensor, upsample_mask
+from ..core.progress import progress as progress_bar
+from ..core.result import OldJson, Result
+from ..core.types import Image
 
 KINDS = ("grid", "slic")
 MIN_P_FULL = 1e-4

@@ -57,25 +57,24 @@ masks, godimarcovr/interpretable_visual_summaries for the clustering), each deli
 """
 from __future__ import annotations
 
-from typing import Any, Callable
-
-from ..core.classifier import Classifier
-from ..core.types import Images, Layer
 import math
 from dataclasses import dataclass, field
+from typing import Any, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..core import capture
+from ..core.checks import checked_float, checked_int, preset_settings
+from ..core.classifier import Classifier
+from ..core.files import DamagedFile, valid
 from ..core.images import baseline as make_baseline
 from ..core.images import blur, compose, mask_side, to_numpy, upsample_mask
-from .heatmap import Saliency
-from ..core.files import DamagedFile, valid
-from ..core.result import Result, deprecated, load_as
-from ..core.checks import is_int, preset_settings, checked_float, checked_int
 from ..core.progress import progress as progress_bar
+from ..core.result import Result, deprecated, load_as
+from ..core.types import Images, Layer
+from .heatmap import Saliency
 from .igos import tv
 
 PRESETS = {

@@ -31,29 +31,28 @@ The paper's code was never published; the design here, in its spirit:
 """
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Callable, Sequence
-
-from ..core.types import Layer
 import hashlib
 import json
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
 from ..core.capture import FeatureLayer, feature_layer
-from ..core.images import load_labelled, to_numpy
+from ..core.checks import checked_float, checked_int, checked_seed, merged
 from ..core.classifier import Classifier
 from ..core.files import DamagedFile, FileParts, json_text, npz_file, read_npz, valid, write_npz
-from ..core.result import Result, deprecated, load_as
-from .heatmap import normalize_map
-from ..core.checks import checked_float, checked_int, checked_seed, merged
+from ..core.images import load_labelled, to_numpy
 from ..core.progress import progress as progress_bar
+from ..core.result import Result, deprecated, load_as
+from ..core.types import Layer
 from .cam import channel_weights, class_map
+from .heatmap import normalize_map
 
 DEFAULTS = {"epochs": 500, "lr": 0.01, "hidden": 64, "faithfulness": 1.0, "reconstruction": 0.1, "q": 1.0,
             "pull_away": 1.0, "holdout": 0.2, "examples": 4}

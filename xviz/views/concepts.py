@@ -14,8 +14,8 @@ from bokeh.layouts import column, row
 from bokeh.models import ColumnDataSource, CustomJS, Div, FactorRange, LinearColorMapper, Range1d, Select, Slider, Span
 from bokeh.plotting import figure
 
-from . import plots
 from ..core.checks import checked_int, is_int
+from . import plots
 from .base import View
 from .summary import jpeg
 

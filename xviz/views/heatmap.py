@@ -4,14 +4,25 @@ import html
 import numpy as np
 from bokeh import palettes
 from bokeh.layouts import column, row
-from bokeh.models import (ColumnDataSource, CustomJS, Div, HoverTool, Legend, LegendItem, LinearColorMapper,
-                          RadioButtonGroup, Select, Slider, Span)
+from bokeh.models import (
+    ColumnDataSource,
+    CustomJS,
+    Div,
+    HoverTool,
+    Legend,
+    LegendItem,
+    LinearColorMapper,
+    RadioButtonGroup,
+    Select,
+    Slider,
+    Span,
+)
 from bokeh.plotting import figure
 
 from ..core.checks import checked_int
-from . import plots
 from ..core.images import baseline as make_baseline
 from ..core.images import to_numpy, to_tensor
+from . import plots
 from .base import View
 from .js import HELPERS
 

@@ -18,9 +18,9 @@ from bokeh.layouts import column, row
 from bokeh.models import ColumnDataSource, CustomJS, Div, LinearColorMapper, Range1d, Select, Slider, TextInput
 from bokeh.plotting import figure
 
-from . import plots
 from ..core.checks import checked_int, is_int
 from ..core.images import resize, to_tensor
+from . import plots
 from .base import View
 from .js import ENTER_COMMITS, ESCAPE
 

@@ -7,9 +7,9 @@ result is first shown.
 """
 from __future__ import annotations
 
-from typing import Any
 import importlib
 import sys
+from typing import Any
 
 # A result type (module, class name) -> the view that shows it (module, class name).
 VIEWS = {

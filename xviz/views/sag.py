@@ -13,8 +13,18 @@ from collections import Counter
 
 import numpy as np
 from bokeh.layouts import column, row
-from bokeh.models import (Button, ColorBar, ColumnDataSource, CustomJS, Div, FactorRange, HoverTool,
-                          LinearColorMapper, Range1d, TapTool)
+from bokeh.models import (
+    Button,
+    ColorBar,
+    ColumnDataSource,
+    CustomJS,
+    Div,
+    FactorRange,
+    HoverTool,
+    LinearColorMapper,
+    Range1d,
+    TapTool,
+)
 from bokeh.palettes import Viridis256
 from bokeh.plotting import figure
 

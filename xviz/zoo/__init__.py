@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 from ..core.classifier import Classifier
-from ..core.state import default_device
 from ..core.images import load_image
+from ..core.state import default_device
 
 DATA = Path(__file__).parent / "data"
 

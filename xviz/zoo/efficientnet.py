@@ -9,8 +9,8 @@ pads like TensorFlow ("same": extra padding goes to the bottom/right).
 import math
 
 import torch
-from torch import nn
 import torch.nn.functional as F
+from torch import nn
 
 # (repeats, kernel, stride, expand ratio, in channels, out channels), EfficientNet-B0 stages.
 STAGES = [
