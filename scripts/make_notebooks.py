@@ -568,7 +568,7 @@ What does that tell you about the set?"""),
 print(f"root 1 keeps {explorer.relative:.0%} of the confidence with {len(explorer.selected)} squares")
 explorer.toggle(explorer.selected[0])
 print(f"without one of them: {explorer.relative:.0%}")"""),
-    answer("""The confidence falls well below 90%: each root is *minimal*, so every one of its
+    answer("""The confidence falls below 90%, the share a sufficient set must keep: each root is *minimal*, so every one of its
 squares is needed. Yet the classifier is sure about a cat from a handful of squares of its
 face; most of the photo is not needed at all."""),
     ("md", """## Part 4. What did it look for? Concepts (10 minutes)

@@ -92,6 +92,7 @@ iterations of 4 steps (0.085 / 0.525, 0.073 / 0.619) were no clear gain over the
 None of the changes costs a model pass: the fast preset makes the same passes as before.
 """
 import math
+import warnings
 
 import torch
 
@@ -116,6 +117,7 @@ PRESETS = {
 COMMON = {"size": "auto", "alpha": 1000.0, "noise": 0.02, "baseline": "blur", "sigma": 0.01,
           "line_search_batch": "auto", "adapt_l1": True}
 ARMIJO, DECAY, MIN_ALPHA = 1e-4, 0.2, 1e-5
+STILL = 0.01  # a cell whose mask value stayed above 1 - STILL did not move
 EVIDENCE = 0.1  # weight of the accumulated descent direction in the heat (the mask's weight is 1)
 
 
@@ -309,7 +311,30 @@ class _Optimiser:
                 for key, value in zip(keys, (loss[i], scores[0, i], scores[1, i] if self.plusplus else None,
                                              alpha[i], self.l1[i])):
                     h[key].append(None if value is None else float(value))
+        self._report_still(history)
         return self.explanation(evidence), history
+
+    def _report_still(self, history):
+        """Count the cells the mask moved; warn where it moved none. The heat of such an image
+        is only the accumulated descent directions: the optimisation said nothing. It happens
+        where the class score is flat along every path but for a jump between two path points
+        (a saturated model: the integrated gradient misses the jump), or too small to outweigh
+        the area cost."""
+        moved = ((1 - self.masks.prod(1)) > STILL).flatten(1).sum(1).tolist()
+        for h, count in zip(history, moved):
+            h["moved_cells"] = int(count)
+        still = [i for i, count in enumerate(moved) if count == 0]
+        if still:
+            name = "iGOS++" if self.plusplus else "I-GOS"
+            which = f"image {still[0]}" if len(still) == 1 else f"images {still}"
+            if len(self.x) == 1:
+                which = "the image"
+            advice = ("More steps resolve the paths better (steps=20, or preset='paper')." if self.cfg["steps"] < 20
+                      else "The score may jump between path points (a saturated model): compare with xviz.rise.")
+            warnings.warn(f"{name} did not move the mask on {which}: no cell went below {1 - STILL}. The class score "
+                          f"hardly changes along the integration paths ({self.cfg['steps']} steps), so the heatmap only "
+                          f"ranks cells by the summed path gradients and may miss what decides. {advice} "
+                          "See history['moved_cells'].", UserWarning, stacklevel=7)
 
     def explanation(self, evidence):
         """(raw mask product, heat): ``1 - M`` plus ``EVIDENCE`` times the descent directions
@@ -367,7 +392,9 @@ def igos(clf, images, target=None, *, preset="auto", seed=0, progress=True, **se
         ``raw`` is the optimised mask M (1 = keep; low = important); ``mask`` is the heat
         ``1 - M`` plus 0.1 times the descent directions summed over the iterations (scaled
         to [-1, 1]; it ranks the cells the mask did not move), upsampled and scaled to
-        [0, 1]; ``history`` holds the loss, deletion score, step size and l1 per iteration.
+        [0, 1]; ``history`` holds the loss, deletion score, step size and l1 per iteration,
+        and ``moved_cells``, the cells the mask moved (below 0.99). Where it moved none, a
+        warning says so: the heat is then only the summed path gradients.
 
     Examples
     --------
