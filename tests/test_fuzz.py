@@ -83,7 +83,7 @@ CALLS = {
     "deletion.grid": lambda v: metrics.deletion(CLF, SAL, grid=v),
     "deletion.baseline": lambda v: metrics.deletion(CLF, SAL, baseline=v, grid=4),
     "pointing_game.box": lambda v: metrics.pointing_game(SAL, v),
-    "pointing_game.tolerance": lambda v: metrics.pointing_game(SAL, (4, 4, 8, 8), tolerance=v),
+    "pointing_game.tolerance": lambda v: metrics.pointing_game(SAL, xviz.images.Box(4, 4, 8, 8), tolerance=v),
     "images.load_image": lambda v: xviz.images.load_image(v),
     "images.baseline": lambda v: xviz.images.baseline(torch.zeros(1, 3, 8, 8), v),
     "show.result": lambda v: xviz.show(v),

@@ -184,7 +184,8 @@ def peak_at(row, col):
 
 
 def test_pointing_game_hit_miss_and_tolerance():
-    box = (8, 8, 16, 16)  # rows and cols 8..23
+    box = xviz.images.Box.sized(8, 8, 16, 16)  # rows and cols 8..23
+    assert box == xviz.images.Box(8, 8, 24, 24)
     assert metrics.pointing_game(peak_at(20, 12), box, tolerance=0)
     assert not metrics.pointing_game(peak_at(28, 12), box, tolerance=0)
     assert metrics.pointing_game(peak_at(28, 12), box, tolerance=5)  # 28 <= 23 + 5
@@ -195,12 +196,23 @@ def test_pointing_game_hit_miss_and_tolerance():
     assert metrics.pointing_game(sal, box) is True
 
 
+def test_a_plain_tuple_box_keeps_its_old_meaning_and_warns():
+    with pytest.warns(DeprecationWarning, match=r"read as \(top, left, height, width\).*Box\.sized"):
+        assert metrics.pointing_game(peak_at(20, 12), (8, 8, 16, 16), tolerance=0)
+    with pytest.warns(DeprecationWarning):
+        assert not metrics.pointing_game(peak_at(20, 12), (8, 8, 8, 8), tolerance=0)  # rows 8..15
+
+
+Box = xviz.images.Box
+
+
 @pytest.mark.parametrize("box, message", [
-    ((8, 8, 0, 4), "must be positive"),
-    ((-1, 0, 4, 4), "not within the 32 x 32 mask"),
-    ((30, 0, 4, 4), "not within the 32 x 32 mask"),
+    (Box(8, 8, 8, 12), "must be positive"),
+    (Box(-1, 0, 4, 4), "not within the 32 x 32 mask"),
+    (Box(30, 0, 34, 4), "not within the 32 x 32 mask"),
     ((0, 0, 4), "four ints"),
-    ((True, 0, 4, 4), "four ints"),  # a bool is no coordinate
+    (Box(True, 0, 4, 4), "four ints"),  # a bool is no coordinate
+    ("0 0 4 4", "four ints"),
 ])
 def test_pointing_game_bad_boxes(box, message):
     with pytest.raises(ValueError, match=message):

@@ -14,6 +14,7 @@ import importlib
 
 from . import metrics, zoo
 from .core import images
+from .core.images import Box
 from .core.classifier import Classifier
 from .core.maps import Layout
 from .core.result import Result, load
@@ -39,5 +40,5 @@ def __getattr__(name):
 
 _registry.install()
 
-__all__ = ["Classifier", "ComparisonView", "ConceptBoard", "dataset", "Gallery", "GlobalLabelsView", "HeatmapView", "LayerExplorer", "Layout", "layers", "load", "Result", "SAG", "SAGExplorer", "Saliency", "gradcam", "igos", "igos_pp", "images", "integrated_gradients", "metrics",
+__all__ = ["Box", "Classifier", "ComparisonView", "ConceptBoard", "dataset", "Gallery", "GlobalLabelsView", "HeatmapView", "LayerExplorer", "Layout", "layers", "load", "Result", "SAG", "SAGExplorer", "Saliency", "gradcam", "igos", "igos_pp", "images", "integrated_gradients", "metrics",
            "preserved", "report", "rise", "sag", "show", "summaries", "SummaryView", "xnn", "zoo", "__version__"]

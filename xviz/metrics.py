@@ -498,8 +498,11 @@ def pointing_game(saliency, box, tolerance=15):
     ----------
     saliency : Saliency or numpy.ndarray
         A result or an H x W mask.
-    box : (top, left, height, width)
-        The object's box in the mask's pixels; it must lie within the mask.
+    box : xviz.images.Box
+        The object's box in the mask's pixels, ``Box(top, left, bottom, right)`` or
+        ``Box.sized(top, left, height, width)``; it must lie within the mask. A plain 4-tuple
+        is still read as ``(top, left, height, width)``, with a deprecation warning: xviz's
+        one box convention is the corners, as :attr:`Region.box <xviz.summaries.Region>`.
     tolerance : int
         Pixels the box is grown by on every side before testing.
 
@@ -514,26 +517,35 @@ def pointing_game(saliency, box, tolerance=15):
     >>> import xviz
     >>> clf = xviz.zoo.digits_cnn()
     >>> sal = xviz.gradcam(clf, xviz.zoo.image("digit-3"))
-    >>> pointing_game(sal, (0, 0, 32, 32))
+    >>> pointing_game(sal, xviz.images.Box(0, 0, 32, 32))
     True
     """
     m = _as_mask(saliency)
-    top, left, h, w = _box(box, m.shape)
+    box = _box(box, m.shape)
     tolerance = checked_int(tolerance, "tolerance (pixels)", 0)
     r, c = np.unravel_index(np.argmax(m), m.shape)
-    return bool(top - tolerance <= r < top + h + tolerance and left - tolerance <= c < left + w + tolerance)
+    return box.contains(int(r), int(c), grow=tolerance)
 
 
 def _box(box, shape):
-    values = tuple(box)
+    """A ``Box`` from a Box, or from a plain 4-tuple read as (top, left, height, width) as before."""
+    values = tuple(box) if isinstance(box, (tuple, list, np.ndarray)) else ()
     if len(values) != 4 or not all(images.is_int(v) for v in values):
-        raise ValueError(f"box must be four ints (top, left, height, width), got {box!r}")
-    top, left, h, w = (int(v) for v in values)
-    if h < 1 or w < 1:
+        raise ValueError(f"box must be an xviz.images.Box: four ints (top, left, bottom, right), got {box!r}")
+    values = tuple(int(v) for v in values)
+    if isinstance(box, images.Box):
+        box = images.Box(*values)
+    else:
+        warnings.warn("a plain 4-tuple box is read as (top, left, height, width), unlike xviz's other boxes "
+                      "(top, left, bottom, right); pass xviz.images.Box.sized(top, left, height, width) or "
+                      "Box(top, left, bottom, right). Plain tuples will be refused in the next release.",
+                      DeprecationWarning, stacklevel=3)
+        box = images.Box.sized(*values)
+    if box.height < 1 or box.width < 1:
         raise ValueError(f"box height and width must be positive, got {box!r}")
-    if top < 0 or left < 0 or top + h > shape[0] or left + w > shape[1]:
-        raise ValueError(f"box {box!r} (top, left, height, width) is not within the {shape[0]} x {shape[1]} mask")
-    return top, left, h, w
+    if box.top < 0 or box.left < 0 or box.bottom > shape[0] or box.right > shape[1]:
+        raise ValueError(f"{box!r} is not within the {shape[0]} x {shape[1]} mask")
+    return box
 
 
 __all__ = ["Curve", "cell_mask", "curves", "deletion", "insertion", "perturbed", "pointing_game", "ranking"]

@@ -6,7 +6,7 @@ forms into one: a float32 numpy array of shape H x W x 3 with values in [0, 1].
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NoReturn, Sequence, cast
+from typing import Any, NamedTuple, NoReturn, Sequence, cast
 
 import numpy as np
 import torch
@@ -409,3 +409,39 @@ def load_labelled(data):
     else:
         images, labels = data, None
     return load_images(images if is_batch(images) else [images])[0], labels
+
+
+class Box(NamedTuple):
+    """A box in pixels: ``(top, left, bottom, right)``, bottom and right exclusive; xviz's one
+    box convention (summary regions, the pointing game).
+
+    Examples
+    --------
+    >>> box = Box.sized(2, 3, height=4, width=5)
+    >>> box, box.height, box.width
+    (Box(top=2, left=3, bottom=6, right=8), 4, 5)
+    >>> box.contains(5, 7), box.contains(6, 7), box.contains(6, 7, grow=1)
+    (True, False, True)
+    """
+
+    top: int
+    left: int
+    bottom: int
+    right: int
+
+    @classmethod
+    def sized(cls, top: int, left: int, height: int, width: int) -> Box:
+        """The box of ``height`` x ``width`` pixels whose top-left pixel is ``(top, left)``."""
+        return cls(top, left, top + height, left + width)
+
+    @property
+    def height(self) -> int:
+        return self.bottom - self.top
+
+    @property
+    def width(self) -> int:
+        return self.right - self.left
+
+    def contains(self, row: int, col: int, grow: int = 0) -> bool:
+        """Whether pixel ``(row, col)`` lies in the box grown by ``grow`` pixels on every side."""
+        return (self.top - grow <= row < self.bottom + grow) and (self.left - grow <= col < self.right + grow)

@@ -70,7 +70,7 @@ from ..core.checks import checked_float, checked_int, preset_settings
 from ..core.classifier import Classifier
 from ..core.files import DamagedFile, valid
 from ..core.images import baseline as make_baseline
-from ..core.images import blur, compose, mask_side, to_numpy, upsample_mask
+from ..core.images import Box, blur, compose, mask_side, to_numpy, upsample_mask
 from ..core.progress import progress as progress_bar
 from ..core.result import Result, deprecated, load_as
 from ..core.types import Images, Layer
@@ -396,7 +396,7 @@ class _Proposals:
     def region(self, p, drops, similarity=float("nan")):
         kind, component, box = self.items[p]
         area = float(self.masks[p].float().mean())
-        return Region(image=self.owners[p], box=tuple(box), mask=self.masks[p].numpy(), kind=kind,
+        return Region(image=self.owners[p], box=Box(*(int(v) for v in box)), mask=self.masks[p].numpy(), kind=kind,
                       component=int(component), area=area, drop=float(drops[p]),
                       drop_per_area=float(drops[p]) / max(area, 1e-12), similarity=float(similarity))
 
@@ -469,7 +469,7 @@ class Region:
     ----------
     image : int
         Index of its image in :attr:`Summary.images`.
-    box : tuple of int
+    box : xviz.images.Box
         ``(top, left, bottom, right)`` in pixels at the classifier's input size (bottom and
         right exclusive).
     mask : numpy.ndarray
@@ -490,7 +490,7 @@ class Region:
     """
 
     image: int
-    box: tuple
+    box: Box
     mask: np.ndarray
     kind: str
     component: int
@@ -654,7 +654,9 @@ class Summary(Result):
             raise DamagedFile(f"'{data.path}' is a damaged xviz summary file: a region names an image outside 0..{n - 1}")
         table = []
         for m in meta["table"]:
-            box = tuple(m["box"])
+            if not (isinstance(m["box"], list) and len(m["box"]) == 4 and all(isinstance(v, int) for v in m["box"])):
+                raise DamagedFile(f"'{data.path}' is a damaged xviz summary file: a region's box is not four ints")
+            box = Box(*m["box"])
             table.append(Region(image=m["image"], box=box, kind=m["kind"], component=m["component"], area=m["area"],
                                 drop=m["drop"], drop_per_area=m["drop_per_area"],
                                 similarity=float("nan") if m["similarity"] is None else m["similarity"],
