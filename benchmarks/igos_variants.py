@@ -19,8 +19,40 @@ iteration t, summed over the masks; "scaled": divided by its largest magnitude):
 - ``Md+Mi``, ``Md``, ``Mi`` (iGOS++): the two masks added, or one alone, + 0.001 x the last ``d``;
 - ``smooth-S``: the ``last`` heat smoothed by a Gaussian of S cells.
 
+Added 2026-12-04 (``Md``, ``Mi``: the final masks; ``sd``, ``si``: each mask's summed direction;
+"parts": the directions split by term, recorded by ``Recorded.gradient`` at no extra model
+pass; the iGOS++ default since then is ``Md-summed-0.05``):
+
+- ``Md-summed-W``, ``Mi-summed-0.1``, ``Md+Mi-summed-0.1``, ``MdMi^0.5-summed-0.1``: that mask
+  term (``1 - Md``, ``1 - Mi``, ``1 - (Md + Mi) / 2``, ``1 - Md sqrt(Mi)``) + W x summed;
+- ``sep-WD-WI``: ``1 - M`` + WD x ``sd`` scaled + WI x ``si`` scaled;
+- ``ins-W``, ``del-W``, ``model-W``: ``1 - M`` + W x the summed directions of the insertion
+  terms, of the deletion terms, of both (no regulariser); ``ins+del-scaled-0.1``,
+  ``summed+ins-0.1``, ``summed+reg-0.1``: sums of those, each scaled;
+  ``unmoved-ins-0.1`` / ``unmoved-model-0.1``: the insertion / model terms' directions for the
+  cells still above 0.99, the summed elsewhere;
+- ``summed-norm-0.1`` (each ``d_t`` scaled before summing), ``summed-late-0.1`` (``d_t``
+  weighted by t);
+- smoothing (a Gaussian of S cells): ``summed-0.1-smooth-S`` (the whole heat),
+  ``summed-smoothed-S-0.1`` (only the summed directions), ``mask-smoothed-S-0.1`` (only the
+  mask), ``summed-0.1+smoothed-1.0-W`` (the sharp and the smoothed directions),
+  ``Mi-dir-smoothed-S-0.1`` (only ``si``), ``ins-parts-smoothed-S-0.1`` (only the insertion
+  terms' directions), ``Md-summed-0.1-ins-smoothed``, ``Md-summed-0.1+smoothed-1.0-0.05``.
+
+Optimisation variants added the same day: ``area-A-B-C`` (the area term
+``l1 (A mean(1 - Md Mi) + B mean(1 - Md) + C mean(1 - Mi))``; xviz is 1-0-0) and
+``rungs-up-R`` (the line search starts R rungs above the last accepted step; xviz is 1).
+
+``--save DIR`` keeps every run (final masks, each iteration's masks, direction and per-term
+directions) and rescoring a saved run costs no optimisation; ``--rankings`` and
+``--protocols`` restrict the scoring (hard only is about half the cost of hard and soft).
+Run it with the checkout's xviz first on the path (``PYTHONPATH=.``): the script's folder,
+not the current one, is what Python puts there.
+
 Run:  python benchmarks/igos_variants.py --variants noise-0.045,noise-0.02 --seeds 0,1,2 --out runs.jsonl
       python benchmarks/igos_variants.py --summary runs.jsonl
+      PYTHONPATH=. python benchmarks/igos_variants.py --variants noise-0.02 --seeds 0,1,2 --save runs \
+          --protocols hard,soft --rankings summed-0.1,Md-summed-0.05 --out cpu.jsonl
 """
 import argparse
 import collections
@@ -71,6 +103,10 @@ VARIANTS = {
     "paper-noise-calibrated-0.5": (PP, "paper", [{"noise": 0.045, "calibrate": 0.5}]),
     "noise-calibrated-0.5-l1-3": (PP, "fast", [{"noise": 0.045, "calibrate": 0.5, "l1": 3.0}]),
     "noise-calibrated-0.5-15x4": (PP, "fast", [{"noise": 0.045, "calibrate": 0.5, "iterations": 15, "steps": 4}]),
+    # since 2026-12-04's defaults (noise 0.02): the area term split between the masks, the line-search start
+    **{f"area-{a}-{b}-{c}": (PP, "fast", [{"noise": 0.02, "area": (a, b, c)}])
+       for a, b, c in ((1, 0, 0), (0.5, 0, 0.5), (0.5, 0.5, 0), (0, 0.5, 0.5), (0.5, 0, 0))},
+    **{f"rungs-up-{r}": (PP, "fast", [{"noise": 0.02, "rungs_up": r}]) for r in (0, 2)},
     "noise-calibrated-0.5-coarse-14-28": (PP, "fast", [{"noise": 0.045, "calibrate": 0.5, "size": 14, "iterations": 5},
                                                        {"noise": 0.045, "calibrate": 0.5, "size": 28, "iterations": 5}]),
 }
@@ -80,6 +116,24 @@ class Recorded(ig._Optimiser):
     """The optimiser, recording each iteration's masks and direction; optionally an l1 schedule."""
 
     schedule = None
+    area = None  # (weight of mean(1 - Md * Mi), of mean(1 - Md), of mean(1 - Mi)) in the area term; None: (1, 0, 0)
+    rungs_up = 1  # the line search starts this many rungs above the last accepted step (xviz: 1)
+
+    def regulariser(self, masks):
+        if self.area is None or not self.plusplus:
+            return super().regulariser(masks)
+        reps = len(masks) // len(self.x)
+        l1 = self._repeat(self.l1, reps)
+        wp, wd, wi = self.area
+        m = masks.prod(1, keepdim=True)
+        area = l1 * (wp * (1 - m).flatten(1).mean(1) + wd * (1 - masks[:, 0]).flatten(1).mean(1)
+                     + wi * (1 - masks[:, 1]).flatten(1).mean(1))
+        up = ig.upsample_mask(m, self.size)
+        return area + self.l2 * ig.bilateral_tv(m, up, self._repeat(self.normalized, reps), self.cfg["sigma"])
+
+    def objective(self, masks, noise):
+        self.passes = getattr(self, "passes", 0) + len(masks) * noise[0].shape[0] * noise[0].shape[1]
+        return super().objective(masks, noise)
 
     def adapt_l1(self, it, moved):
         if self.schedule is None:
@@ -87,9 +141,39 @@ class Recorded(ig._Optimiser):
         if it < len(self.schedule):
             self.l1 = torch.full_like(self.l1, float(self.schedule[it]))
 
+    def gradient(self, noise):
+        """The parent's loss and direction, plus the direction split by term (recorded, no extra pass).
+
+        ``self.parts``: the integrated gradient of each score term (``terms()``'s order: for iGOS++
+        Md*Mi deletion, Md*Mi insertion, Md deletion, Mi insertion) and the regulariser's, each
+        N x K x h x w; they add up to the direction (up to rounding). Only backward passes through
+        the cheap composition of the images are added, not model passes.
+        """
+        masks = self.masks.detach().requires_grad_(True)
+        with torch.enable_grad():
+            images = self.paths(masks, self.t) + noise
+            scores, grads = self.clf.gradients(images.detach().flatten(0, 2), self._targets(images))
+            k, s = images.shape[1:3]
+            weight = self.signs(grads.device).view(1, k, 1, 1, 1, 1) / s
+            reg = self.regulariser(masks)
+            out = grads.view(images.shape) * weight
+            (g,) = torch.autograd.grad([images, reg.sum()], masks, grad_outputs=[out, None], retain_graph=True)
+            parts = []
+            for j in range(k):
+                only = torch.zeros_like(out)
+                only[:, j] = out[:, j]
+                parts.append(torch.autograd.grad(images, masks, grad_outputs=only, retain_graph=True)[0])
+            parts.append(torch.autograd.grad(reg.sum(), masks)[0])
+        self.parts = torch.stack(parts, 1).detach()  # N x (terms + 1) x K x h x w
+        return self._path_score(scores, images) + reg.detach(), g
+
     def line_search(self, d, current, noise, start):
+        if self.rungs_up != 1:
+            start = (start * ig.DECAY ** (1 - self.rungs_up)).clamp(max=self.cfg["alpha"])
         alpha = super().line_search(d, current, noise, start)
-        self.record.append({"masks": self.masks.clone(), "d": d.clone()})
+        # masks *before* this iteration's step (the step is taken after the line search)
+        self.record.append({"masks": self.masks.clone(), "d": d.clone(), "parts": self.parts.clone(),
+                            "alpha": alpha.clone(), "l1": self.l1.clone()})
         return alpha
 
     def calibrated_noise(self, keep, samples=8, tries=5):
@@ -111,11 +195,12 @@ def optimise(clf, x, target, variant, seed):
     for stage in stages:
         stage = dict(stage)
         schedule, keep = stage.pop("schedule", None), stage.pop("calibrate", None)
+        area, rungs_up = stage.pop("area", None), stage.pop("rungs_up", 1)
         cfg = ig._settings("igos++" if plusplus else "igos", preset, clf.device, stage)
         if schedule is not None:
             cfg.update(l1=float(schedule[0]), adapt_l1=True)
         opt = Recorded(clf, x, [target], cfg, plusplus, seed)
-        opt.schedule, opt.record = schedule, []
+        opt.schedule, opt.record, opt.area, opt.rungs_up = schedule, [], area, rungs_up
         if keep is not None:
             opt.cfg = dict(cfg, noise=opt.calibrated_noise(keep))
         if masks is not None:  # warm start from the coarser stage
@@ -140,31 +225,95 @@ def gaussian(h, sigma):
     return F.conv2d(F.conv2d(y, k), k.transpose(2, 3))[0, 0]
 
 
-def rankings(opt, record):
-    """{name: 28 x 28 heat} from one run (see the module docstring)."""
-    side = opt.masks.shape[-1]
+def rankings(masks, plusplus, record, only=None):
+    """{name: h x w heat} from one run (see the module docstring); ``masks`` the final K x h x w masks."""
+    side = masks.shape[-1]
 
     def fit(t):  # an earlier, coarser stage's map at the final side
         return t if t.shape[-1] == side else F.interpolate(t[None, None], size=(side, side), mode="bilinear",
                                                            align_corners=True)[0, 0]
 
-    m = opt.masks[0].prod(0)
+    m = masks.prod(0)
     last = scaled(record[-1]["d"][0].sum(0))
     summed = scaled(torch.stack([fit(r["d"][0].sum(0)) for r in record]).sum(0))
     trajectory = torch.stack([fit(r["masks"][0].prod(0)) for r in record]).mean(0)
     out = {"mask": 1 - m, "last": (1 - m) + 1e-3 * last, "trajectory": (1 - trajectory) + 1e-3 * last}
-    out.update({f"summed-{w}": (1 - m) + w * summed for w in (0.001, 0.01, 0.1, 0.3, 1.0)})
-    if opt.plusplus:
-        md, mi = opt.masks[0, 0], opt.masks[0, 1]
+    out.update({f"summed-{w}": (1 - m) + w * summed for w in (0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 1.0)})
+    if plusplus:
+        md, mi = masks[0], masks[1]
+        sd = torch.stack([fit(r["d"][0, 0]) for r in record]).sum(0)
+        si = torch.stack([fit(r["d"][0, 1]) for r in record]).sum(0)
         out.update({"Md+Mi": (2 - md - mi) + 1e-3 * last, "Md": (1 - md) + 1e-3 * last, "Mi": (1 - mi) + 1e-3 * last})
+        out.update({f"Md-summed-{w}": (1 - md) + w * summed for w in (0.05, 0.2)})
+        out.update({"MdMi^0.5-summed-0.1": (1 - md * mi.sqrt()) + 0.1 * summed,
+                    "Md-summed-0.1-ins-smoothed": (1 - md) + 0.1 * scaled(sd + gaussian(si, 1.0))})
+        out["Md-summed-0.1+smoothed-1.0-0.05"] = (1 - md) + 0.1 * summed + 0.05 * scaled(gaussian(summed, 1.0))
+        out.update({"Md-summed-0.1": (1 - md) + 0.1 * summed, "Mi-summed-0.1": (1 - mi) + 0.1 * summed,
+                    "Md+Mi-summed-0.1": (2 - md - mi) / 2 + 0.1 * summed})
+        # the summed directions of each mask, weighted separately
+        sd = torch.stack([fit(r["d"][0, 0]) for r in record]).sum(0)
+        si = torch.stack([fit(r["d"][0, 1]) for r in record]).sum(0)
+        for wd, wi in ((0.1, 0.0), (0.0, 0.1), (0.05, 0.1), (0.1, 0.05), (0.1, 0.2), (0.2, 0.1)):
+            out[f"sep-{wd}-{wi}"] = (1 - m) + wd * scaled(sd) + wi * scaled(si)
+        if "parts" in record[0]:
+            # parts: N x (terms + 1) x K x h x w; terms Md*Mi del, Md*Mi ins, Md del, Mi ins, then the regulariser
+            parts = torch.stack([r["parts"][0] for r in record]).sum(0)  # (terms + 1) x K x h x w
+            ins = parts[[1, 3]].sum((0, 1))
+            dele = parts[[0, 2]].sum((0, 1))
+            reg = parts[4].sum(0)
+            model = ins + dele
+            for w in (0.1, 0.3):
+                out[f"ins-{w}"] = (1 - m) + w * scaled(ins)
+                out[f"del-{w}"] = (1 - m) + w * scaled(dele)
+                out[f"model-{w}"] = (1 - m) + w * scaled(model)
+            out["ins+del-scaled-0.1"] = (1 - m) + 0.1 * scaled(scaled(ins) + scaled(dele))
+            out["summed+ins-0.1"] = (1 - m) + 0.1 * scaled(summed + scaled(ins))
+            out["summed+reg-0.1"] = (1 - m) + 0.1 * scaled(summed + scaled(reg))
+            # cells the mask never moved ranked by the insertion terms' directions only
+            still = m > 0.99
+            out["unmoved-ins-0.1"] = (1 - m) + 0.1 * torch.where(still, scaled(ins), summed)
+            out["unmoved-model-0.1"] = (1 - m) + 0.1 * torch.where(still, scaled(model), summed)
+        # each iteration's direction scaled before summing; later iterations weighted more
+        out["summed-norm-0.1"] = (1 - m) + 0.1 * scaled(torch.stack([scaled(fit(r["d"][0].sum(0))) for r in record]).sum(0))
+        n = len(record)
+        out["summed-late-0.1"] = (1 - m) + 0.1 * scaled(torch.stack([(i + 1) / n * fit(r["d"][0].sum(0))
+                                                                      for i, r in enumerate(record)]).sum(0))
     out.update({f"smooth-{s}": gaussian(out["last"], s) for s in (0.5, 1.0, 2.0)})
+    for s in (0.5, 1.0):  # the whole heat smoothed, or only the summed directions (the unmoved cells' order)
+        out[f"summed-0.1-smooth-{s}"] = gaussian(out["summed-0.1"], s)
+        out[f"summed-smoothed-{s}-0.1"] = (1 - m) + 0.1 * scaled(gaussian(summed, s))
+        out[f"mask-smoothed-{s}-0.1"] = (1 - gaussian(m, s)) + 0.1 * summed
+    for s in (0.3, 0.7):
+        out[f"summed-smoothed-{s}-0.1"] = (1 - m) + 0.1 * scaled(gaussian(summed, s))
+    for w in (0.05, 0.1):  # the sharp and the smoothed summed directions both
+        out[f"summed-0.1+smoothed-1.0-{w}"] = (1 - m) + 0.1 * summed + w * scaled(gaussian(summed, 1.0))
+    if plusplus:
+        for s in (0.5, 1.0):  # only the insertion mask's direction smoothed (it gains from whole regions)
+            out[f"Mi-dir-smoothed-{s}-0.1"] = (1 - m) + 0.1 * scaled(sd + gaussian(si, s))
+            if "parts" in record[0]:
+                out[f"ins-parts-smoothed-{s}-0.1"] = (1 - m) + 0.1 * scaled(gaussian(ins, s) + dele + reg)
+    if only:
+        out = {k: v for k, v in out.items() if k in only}
     return out
 
 
-def sweep(args):
-    import xviz
+def score_run(score, clf, x, base, target, masks, plusplus, record, only, protocols):
     from xviz.methods.heatmap import normalize_map
+    rows = {}
+    for name, heat in rankings(masks, plusplus, record, only).items():
+        full = normalize_map(heat[None].float(), clf.size)[0]  # as the Saliency's mask
+        pm = fb.protocol_masks(full.detach().cpu(), tuple(x.shape[-2:]))
+        result = fb.aucs(score, x, base, target, {p: pm[p] for p in protocols})
+        rows[name] = {f"{p}_{k}": v for p, pair in result.items() for k, v in zip(("deletion", "insertion"), pair)}
+    return rows
+
+
+def sweep(args):
+    import os
+    import xviz
     clf = xviz.zoo.efficientnet_lite0()
+    only = set(args.rankings.split(",")) if args.rankings else None
+    protocols = args.protocols.split(",")
     with clf.session():
         score = fb.Scorer(clf.model, clf.mean, clf.std)
         for photo in args.photos.split(","):
@@ -172,43 +321,62 @@ def sweep(args):
             base, target = fb.gaussian_blur(x), int(clf.logits(x).argmax(1))
             for variant in args.variants.split(","):
                 for seed in map(int, args.seeds.split(",")):
-                    start = time.perf_counter()
-                    opt, record, noises = optimise(clf, x, target, variant, seed)
-                    seconds = time.perf_counter() - start
-                    m = opt.masks[0].prod(0)
-                    for name, heat in rankings(opt, record).items():
-                        full = normalize_map(heat[None].float(), clf.size)[0]  # as the Saliency's mask
-                        result = fb.faithfulness(score, x, base, target, full)
-                        row = {"photo": photo, "variant": variant, "seed": seed, "ranking": name, "seconds": seconds,
-                               "noise": noises, "cells_above_0.99": int((m > 0.99).sum()),
-                               **{f"{p}_{k}": v for p, pair in result.items()
-                                  for k, v in zip(("deletion", "insertion"), pair)}}
+                    saved = os.path.join(args.save, f"{variant}_{photo}_{seed}.pt") if args.save else None
+                    if saved and os.path.exists(saved):
+                        run = torch.load(saved)
+                    else:
+                        start = time.perf_counter()
+                        opt, record, noises = optimise(clf, x, target, variant, seed)
+                        run = {"masks": opt.masks[0].detach(), "plusplus": opt.plusplus, "noises": noises,
+                               "line_search_passes": getattr(opt, "passes", 0),
+                               "seconds": time.perf_counter() - start,
+                               "record": [{k: v.detach() for k, v in r.items()} for r in record]}
+                        if saved:
+                            os.makedirs(args.save, exist_ok=True)
+                            torch.save(run, saved)
+                    if args.no_score:
+                        print(photo, variant, seed, f"{run['seconds']:.1f} s", flush=True)
+                        continue
+                    m = run["masks"].prod(0)
+                    scored = score_run(score, clf, x, base, target, run["masks"], run["plusplus"], run["record"],
+                                       only, protocols)
+                    for name, res in scored.items():
+                        row = {"photo": photo, "variant": variant, "seed": seed, "ranking": name,
+                               "seconds": run["seconds"], "noise": run["noises"],
+                               "cells_above_0.99": int((m > 0.99).sum()), **res}
                         with open(args.out, "a") as f:
                             f.write(json.dumps(row) + "\n")
-                    print(photo, variant, seed, f"{seconds:.1f} s", flush=True)
+                    print(photo, variant, seed, f"{run['seconds']:.1f} s", flush=True)
 
 
 def summary(path):
     """Means over photos and seeds per variant and ranking, with the spread between seeds."""
-    keys = [f"{p}_{k}" for p in fb.PROTOCOLS for k in ("deletion", "insertion")]
     groups = collections.defaultdict(list)
     for line in open(path):
         r = json.loads(line)
         groups[(r["variant"], r["ranking"])].append(r)
-    print("| variant | ranking | runs | " + " | ".join(keys) + " | seed spread (hard del, soft ins) |")
-    print("|---|---|---|" + "---|" * (len(keys) + 1))
+    keys = [f"{p}_{k}" for p in fb.PROTOCOLS for k in ("deletion", "insertion") if f"{p}_{k}" in r]
+    photos = list(dict.fromkeys(r["photo"] for rows in groups.values() for r in rows))
+    print("| variant | ranking | runs | " + " | ".join(keys) + " | seed spread (hard del, soft ins) | hard ins: "
+          + ", ".join(photos) + " |")
+    print("|---|---|---|" + "---|" * (len(keys) + 2))
     for (variant, ranking), rows in groups.items():
         by_seed = collections.defaultdict(list)
         for r in rows:
             by_seed[r["seed"]].append(r)
 
         def spread(k):
+            if k not in keys:
+                return float("nan")
             means = [statistics.mean(r[k] for r in rs) for rs in by_seed.values()]
             return max(means) - min(means)
 
         cells = [f"{statistics.mean(r[k] for r in rows):.3f}" for k in keys]
+        per_photo = [statistics.mean(r["hard_insertion"] for r in rows if r["photo"] == p)
+                     if any(r["photo"] == p for r in rows) else float("nan") for p in photos]
         print(f"| {variant} | {ranking} | {len(rows)} | " + " | ".join(cells) +
-              f" | {spread('hard_deletion'):.3f}, {spread('soft_insertion'):.3f} |")
+              f" | {spread('hard_deletion'):.3f}, {spread('soft_insertion'):.3f} | "
+              + ", ".join(f"{v:.3f}" for v in per_photo) + " |")
 
 
 def main():
@@ -218,6 +386,11 @@ def main():
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--out", default="igos_variants.jsonl", help="rows are appended to this JSONL file")
     parser.add_argument("--summary", metavar="JSONL", help="only print the means of an earlier run")
+    parser.add_argument("--save", metavar="DIR", help="keep each run's masks and record here (and reuse them: "
+                        "a saved run is rescored, not rerun)")
+    parser.add_argument("--no-score", action="store_true", help="only optimise (and --save)")
+    parser.add_argument("--rankings", help="score only these rankings (comma-separated)")
+    parser.add_argument("--protocols", default=",".join(fb.PROTOCOLS), help="score only these protocols")
     args = parser.parse_args()
     if args.summary:
         summary(args.summary)
