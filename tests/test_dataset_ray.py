@@ -14,7 +14,15 @@ from xviz import dataset  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def local_ray():
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+@pytest.fixture(scope="module")
+def local_ray(monkeypatch_module):
+    # As xviz.dataset starts Ray: workers at normal priority (Ray's nice 15 starves them on a busy machine).
+    monkeypatch_module.setenv("RAY_worker_niceness", "0")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield
     ray.shutdown()

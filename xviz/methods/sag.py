@@ -47,6 +47,7 @@ import base64
 import binascii
 import itertools
 import time
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -185,8 +186,12 @@ def _order(clf, x, target, kind, segments, grid, iterations, seed):
 
     # The "fast" preset (8 integration steps) everywhere: only the ranking is used, and the
     # same seed then gives the same SAG on a CPU and a GPU ("auto" would pick by device).
-    sal = igos(clf, x[0], target=target, preset="fast", size=grid, iterations=iterations, baseline="blur",
-               progress=False, seed=seed)
+    with warnings.catch_warnings():
+        # A mask that did not move only leaves the regions in id order: the search still checks
+        # every set it keeps with the model, so the SAG is right, if found with more passes.
+        warnings.filterwarnings("ignore", message=".*did not move the mask", category=UserWarning)
+        sal = igos(clf, x[0], target=target, preset="fast", size=grid, iterations=iterations, baseline="blur",
+                   progress=False, seed=seed)
     heat = 1 - torch.as_tensor(sal.raw, dtype=torch.float32)
     if kind == "grid":
         importance = heat.flatten().numpy()
