@@ -83,12 +83,11 @@ def test_every_heatmap_method_finds_the_deciding_cell(request, model, method, ca
     images, cells = cases
     if (model, method) == ("vit", "igos++"):
         # This ViT's score is a step along every path (0.004 to 0.996 between two path
-        # points): iGOS++'s 6-step integrated gradient misses the jump, the mask never moves
-        # and xviz says so, advising more steps; with them the path gradients find the cell.
-        with pytest.warns(UserWarning, match=r"iGOS\+\+ did not move the mask on images \[0, 1, 2, 3\].*steps=20"):
-            HEATMAP_METHODS[method](clf, images)
-        with pytest.warns(UserWarning, match="did not move the mask"):
-            results = xviz.igos_pp(clf, images, target=1, progress=False, steps=20)
+        # points): iGOS++'s mask never moves on it, so it retries with 18 steps (6 found the
+        # cell on 3 of these 4 images) and says that its heat is only the path gradients.
+        with pytest.warns(UserWarning, match=r"iGOS\+\+ did not move the mask on images \[0, 1, 2, 3\].*18 steps"):
+            results = HEATMAP_METHODS[method](clf, images)
+        assert [r.history["steps"] for r in results] == [18] * 4
     else:
         results = HEATMAP_METHODS[method](clf, images)
     assert all(points_at(r.mask, cell) for r, cell in zip(results, cells)), [hottest_cell(r.mask) for r in results]

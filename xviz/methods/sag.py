@@ -182,7 +182,7 @@ def _order(clf, x, target, kind, segments, grid, iterations, seed):
     count = int(segments.max()) + 1
     if iterations == 0 or grid < 2:  # no ordering information (a 1 x 1 mask has no TV): by id
         return list(range(count))
-    from .igos import igos
+    from .igos import PRESETS, igos
 
     # The "fast" preset (8 integration steps) everywhere: only the ranking is used, and the
     # same seed then gives the same SAG on a CPU and a GPU ("auto" would pick by device).
@@ -190,8 +190,10 @@ def _order(clf, x, target, kind, segments, grid, iterations, seed):
         # A mask that did not move only leaves the regions in id order: the search still checks
         # every set it keeps with the model, so the SAG is right, if found with more passes.
         warnings.filterwarnings("ignore", message=".*did not move the mask", category=UserWarning)
+        # steps given: no retry with more steps where the mask does not move (the order of
+        # regions only speeds the search up; it stays as it was and costs no more).
         sal = igos(clf, x[0], target=target, preset="fast", size=grid, iterations=iterations, baseline="blur",
-                   progress=False, seed=seed)
+                   steps=PRESETS["igos"]["fast"]["steps"], progress=False, seed=seed)
     heat = 1 - torch.as_tensor(sal.raw, dtype=torch.float32)
     if kind == "grid":
         importance = heat.flatten().numpy()
