@@ -300,11 +300,12 @@ OTHER_IMAGE = 0.04
 def _same_images(clf, results, x):
     """Refuse image= that is not the image a result explains: its curves would score the mask
     on a photo it says nothing about, silently."""
-    for i, (r, xi) in enumerate(zip(results, x)):
-        if not isinstance(r, Saliency):
-            continue
-        own = clf.prepare(r.image)[0][0].to(xi.device)
-        gap = float((own - xi).abs().mean())
+    explained = [i for i, r in enumerate(results) if isinstance(r, Saliency)]
+    if not explained:
+        return
+    own = clf.prepare([results[i].image for i in explained])[0].to(x.device)
+    gaps = (own - x[explained]).abs().flatten(1).mean(1).tolist()
+    for i, gap in zip(explained, gaps):
         if gap > OTHER_IMAGE:
             which = f"result {i}" if len(results) > 1 else "the result"
             raise ValueError(f"image= differs from the image {which} explains (mean pixel difference {gap:.3f}); "

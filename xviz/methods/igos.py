@@ -363,10 +363,10 @@ class _Optimiser:
                 for key, value in zip(keys, (loss[i], scores[0, i], scores[1, i] if self.plusplus else None,
                                              alpha[i], self.l1[i])):
                     h[key].append(None if value is None else float(value))
-        self._report_still(history)
+        self._count_moved(history)
         return self.explanation(evidence), history
 
-    def _report_still(self, history):
+    def _count_moved(self, history):
         """Count, per image, the cells the mask moved (below ``1 - STILL``)."""
         moved = ((1 - self.masks.prod(1)) > STILL).flatten(1).sum(1).tolist()
         for h, count in zip(history, moved):
