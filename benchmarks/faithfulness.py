@@ -269,13 +269,17 @@ class Probabilities(torch.nn.Module):
         return self.model((x - self.mean) / self.std).softmax(1)
 
 
+SEED = 0  # the seed of every seeded method (RISE, I-GOS, iGOS++, KernelSHAP): --seed
+
+
 def xviz_method(name, **kwargs):
     def run(clf, x, target, base, photo):
         import xviz
         from xviz.methods.igos import igos, igos_pp
         fn = {"gradcam": xviz.gradcam, "ig": xviz.integrated_gradients, "rise": xviz.rise,
               "igos": igos, "igos++": igos_pp}[name]
-        return torch.from_numpy(fn(clf, photo, **kwargs).mask)
+        seeded = {"seed": SEED} if name in ("rise", "igos", "igos++") else {}
+        return torch.from_numpy(fn(clf, photo, **seeded, **kwargs).mask)
     return run
 
 
@@ -300,7 +304,7 @@ def captum_method(name):
             method = attr.FeatureAblation(net) if name == "feature-ablation" else attr.KernelShap(net)
             extra = {"n_samples": 500} if name == "kernelshap" else {}
             with torch.random.fork_rng(devices=[]):  # KernelShap draws its samples from torch's RNG
-                torch.manual_seed(0)
+                torch.manual_seed(SEED)
                 a = method.attribute(x, baselines=base, target=target, feature_mask=segments,
                                      perturbations_per_eval=CHUNK, **extra)
         return a[0].sum(0).detach()
@@ -495,7 +499,7 @@ def run(args, parser, clf):
     print("\nPer photo:\n" + table(rows, ["method", "photo"]))
     print("\nMean over the photos:\n" + table(means, ["method"]))
     print("\n" + "\n".join(verdicts(rows, means)))
-    out = {"model": clf.name, "threads": torch.get_num_threads(), "costs": costs, "photos": photos,
+    out = {"model": clf.name, "threads": torch.get_num_threads(), "seed": SEED, "costs": costs, "photos": photos,
            "grid": GRID, "baseline": "gaussian blur 51 x 51, sigma 50", "rows": rows, "mean": means}
     if not args.no_metric_batch:
         chosen = [m for m in maps if m["method"] in methods[:6]]
@@ -533,11 +537,15 @@ def main():
     parser.add_argument("--json", help="write the rows, means and costs to this file")
     parser.add_argument("--plot", help="write the figure (PNG) to this file")
     parser.add_argument("--check", action="store_true", help="only check the scorer against hand-worked AUCs")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of RISE, I-GOS, iGOS++ and KernelSHAP (their maps move by about 0.01 AUC between seeds)")
     parser.add_argument("--no-metric-batch", action="store_true", help="skip timing xviz.metrics on the maps")
     parser.add_argument("--merge", nargs="+", metavar="JSON",
                         help="compute nothing: merge the rows of earlier --json files (the first file's row wins "
                              "for a method and photo in several), print the tables and write --json / --plot")
     args = parser.parse_args()
+    global SEED
+    SEED = args.seed
     check()
     if args.check:
         return

@@ -169,6 +169,8 @@ COMMON = {"size": "auto", "alpha": 1000.0, "noise": 0.02, "baseline": "blur", "s
           "line_search_batch": "auto", "adapt_l1": True}
 ARMIJO, DECAY, MIN_ALPHA = 1e-4, 0.2, 1e-5
 STILL = 0.01  # a cell whose mask value stayed above 1 - STILL did not move
+# noisy copies of an image keeping less than this share of its class score: the path noise drowns it
+DROWNED = 0.25
 # weight of the accumulated descent direction in the heat (the mask's weight is 1): I-GOS, iGOS++
 EVIDENCE = {False: 0.1, True: 0.05}
 
@@ -384,6 +386,18 @@ class _Optimiser:
         return m, (1 - ranked) + EVIDENCE[self.plusplus] * push / scale
 
 
+def _noisy_share(clf, x, targets, cfg, seed, draws=4):
+    """Per image, the mean class score of ``draws`` noisy copies (the path noise) over the clean
+    score: near 0 where the noise alone drowns the class, so that every path point scores near
+    zero and no number of steps can move the mask. Costs ``draws + 1`` forward passes an image."""
+    g = torch.Generator(device=x.device).manual_seed(seed)
+    noisy = x[None] + cfg["noise"] * torch.randn((draws,) + tuple(x.shape), generator=g, device=x.device)
+    t = torch.as_tensor(targets, device=x.device)
+    clean = clf.scores(x, t)
+    scores = clf.scores(noisy.flatten(0, 1), t.repeat(draws)).view(draws, -1).mean(0)
+    return (scores / clean.clamp_min(1e-12)).tolist()
+
+
 def _warn_still(method, history, n, chosen_steps):
     """Warn where the mask did not move even so: the heat is then only the summed path
     gradients, and may miss what decides."""
@@ -393,11 +407,19 @@ def _warn_still(method, history, n, chosen_steps):
     name = "iGOS++" if method == "igos++" else "I-GOS"
     which = "the image" if n == 1 else f"image {still[0]}" if len(still) == 1 else f"images {still}"
     steps = sorted({h["steps"] for h in history if h["moved_cells"] == 0})
-    advice = ("More steps resolve the paths better (steps=20, or preset='paper')." if chosen_steps and max(steps) < 20
-              else "The score may jump between path points (a saturated model): compare with xviz.rise.")
-    warnings.warn(f"{name} did not move the mask on {which}: no cell went below {1 - STILL}. The class score "
-                  f"hardly changes along the integration paths ({', '.join(map(str, steps))} steps), so the heatmap "
-                  f"only ranks cells by the summed path gradients and may miss what decides. {advice} "
+    drowned = [history[i]["noisy_share"] for i in still if "noisy_share" in history[i]
+               and history[i]["noisy_share"] < DROWNED]
+    if drowned:
+        cause = (f"The path noise drowns the class score: noisy copies of the image keep "
+                 f"{max(drowned):.0%} of it or less and every path point scores near zero")
+        advice = "More steps cannot help; a smaller noise= may (noise=0 turns it off)."
+    else:
+        cause = f"The class score hardly changes along the integration paths ({', '.join(map(str, steps))} steps)"
+        advice = ("More steps resolve the paths better (steps=20, or preset='paper')."
+                  if chosen_steps and max(steps) < 20
+                  else "The score may jump between path points (a saturated model): compare with xviz.rise.")
+    warnings.warn(f"{name} did not move the mask on {which}: no cell went below {1 - STILL}. {cause}, so the "
+                  f"heatmap only ranks cells by the summed path gradients and may miss what decides. {advice} "
                   "See history['moved_cells'].", UserWarning, stacklevel=6)
 
 
@@ -413,17 +435,24 @@ def _run(method, clf, images, target, preset, seed, progress, overrides):
     def compute(clf, x, targets):
         raw, heat, history = optimised(x, targets, cfg)
         still = [i for i, h in enumerate(history) if h["moved_cells"] == 0]
+        if still and cfg["noise"] > 0:
+            shares = _noisy_share(clf, x[still], [targets[i] for i in still], cfg, seed)
+            for i, share in zip(still, shares):
+                history[i]["noisy_share"] = share
+            still = [i for i in still if history[i]["noisy_share"] >= DROWNED]
         if still and "steps" not in overrides:
             # A mask that did not move leaves only the summed path gradients to rank the cells;
             # on a saturated model the score jumps between two of the preset's path points and
             # those gradients are noise. Three times the steps resolve the jump (the
             # known-answer ViT: the deciding cell on 3 of 4 images at 6 steps, 4 of 4 at 12,
-            # 18 or 20). Only those images pay; the six photos always move their masks.
+            # 18 or 20). Only those images pay. Not where the path noise drowns the class
+            # (rocket on EfficientNet-Lite0: noisy copies keep 5% of its score, and its mask
+            # stays put at 6 or 18 steps): there three times the steps cost 32 s for nothing.
             index = torch.tensor(still, device=x.device)
             raw2, heat2, history2 = optimised(x[index], [targets[i] for i in still], {**cfg, "steps": 3 * cfg["steps"]})
             raw[index], heat[index] = raw2, heat2
             for i, h in zip(still, history2):
-                history[i] = h
+                history[i] = {**h, **{k: v for k, v in history[i].items() if k == "noisy_share"}}
         _warn_still(method, history, len(x), "steps" in overrides)
         return raw, heat, history
 
