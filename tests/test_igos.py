@@ -203,3 +203,31 @@ def test_where_the_noise_drowns_the_class_it_says_so_and_does_not_retry(effnet):
         warnings.simplefilter("error")
         quiet = igos_pp(effnet, rocket, preset="fast", iterations=2, noise=0.0, progress=False)
     assert quiet.history["moved_cells"] > 0
+
+
+def test_still_images_of_two_causes_get_one_warning_each():
+    # A batch where one image's class drowns in the path noise and another's mask stayed put
+    # even at 18 steps: each warning must name its own images and its own cause.
+    from xviz.methods.igos import _warn_still
+
+    history = [{"moved_cells": 0, "steps": 6, "noisy_share": 0.05},
+               {"moved_cells": 12, "steps": 6, "noisy_share": 0.9},  # moved: nothing to say
+               {"moved_cells": 0, "steps": 18, "noisy_share": 0.9}]
+    with pytest.warns(UserWarning) as record:
+        _warn_still("igos++", history, 3, chosen_steps=False)
+    drowned, paths = (str(w.message).split(" See ")[0] for w in record)
+    assert len(record) == 2
+    assert "on image 0:" in drowned and "path noise drowns" in drowned and "5%" in drowned
+    assert "on image 2:" in paths and "(18 steps)" in paths and "noise" not in paths
+
+
+def test_the_noise_verdict_of_an_image_does_not_depend_on_its_batch(effnet):
+    from xviz.methods.igos import _noisy_share, _settings
+
+    x, _ = effnet.prepare([xviz.zoo.image("chelsea"), xviz.zoo.image("rocket")])
+    targets = effnet.logits(x).argmax(1).tolist()
+    cfg = _settings("igos++", "fast", effnet.device, {})
+    both = _noisy_share(effnet, x, targets, cfg, seed=0)
+    alone = _noisy_share(effnet, x[1:], targets[1:], cfg, seed=0)
+    assert both[1] == pytest.approx(alone[0], abs=1e-5) and both[1] < 0.25 < both[0]
+    assert _noisy_share(effnet, x[:1], [0], cfg, seed=0) == [None]  # class 0 (tench) scores under 1e-3 on a cat
