@@ -121,6 +121,19 @@ for r, (deletion, insertion) in zip(results, curves):
     ("code", """auc = {r.method: (d.auc, i.auc) for r, (d, i) in zip(results, curves)}
 print("iGOS++ deletes faster than Grad-CAM:", auc["igos++"][0] < auc["gradcam"][0])
 print("iGOS++ deletes faster than integrated gradients:", auc["igos++"][0] < auc["integrated_gradients"][0])"""),
+    ("md", """**One photo is an anecdote.** `benchmarks/faithfulness.py` measures the same on the six
+bundled photos, beside the methods you might pick instead (Captum's Occlusion, integrated
+gradients, KernelSHAP and feature ablation; TorchCAM's Score-CAM and Grad-CAM++), with a
+deletion/insertion scorer of its own under three protocols: **hard** (cells switched whole),
+**soft** (the cell mask upsampled bilinearly, as here) and **pixel** (pixels ranked one by
+one). On a 2-core CPU (the README's "Heatmaps beside the peers" has the whole table), iGOS++
+with these defaults scores 0.075 / 0.560 hard and 0.068 / 0.620 soft (deletion /
+insertion), ahead of the best peer on all four: KernelSHAP 0.099 / 0.546 hard, Captum's
+integrated gradients 0.105 soft deletion, Occlusion 0.567 soft insertion; and so in each of
+seeds 0, 1 and 2. At pixel level it is level with the best, not ahead: 0.048 / 0.580
+against integrated gradients' 0.046 deletion and KernelSHAP's 0.584 insertion. Reproduce it
+with `pip install -e ".[bench]"` and `python benchmarks/faithfulness.py` (about 10 minutes),
+or `--methods igos++,captum-kernelshap --seed 1` for another seed."""),
     ("md", """## Look at them
 
 The view below shows every heatmap, a large one with its opacity and colour map, the two
