@@ -39,6 +39,13 @@ pass; the iGOS++ default since then is ``Md-summed-0.05``):
   ``Mi-dir-smoothed-S-0.1`` (only ``si``), ``ins-parts-smoothed-S-0.1`` (only the insertion
   terms' directions), ``Md-summed-0.1-ins-smoothed``, ``Md-summed-0.1+smoothed-1.0-0.05``.
 
+Pixel rankings (item 4 of the notes; the heat ``Md-summed-0.05`` upsampled to the image as a
+result's mask is, plus W x the pixel-resolution directions summed over the iterations, which
+``Recorded`` keeps as ``pixel``): ``Md-summed-0.05+pixel-W`` (divided by their 99th
+percentile of magnitude), ``...+pixel-clipped-W`` (then clipped to [-1, 1]: xviz's default,
+W = 0.01), ``...+pixel-max-W`` (divided by the largest magnitude), ``...+pixel-smoothed-S-0.01``
+(a Gaussian of S pixels first). Score them with ``--protocols hard,soft,pixel``.
+
 Optimisation variants added the same day: ``area-A-B-C`` (the area term
 ``l1 (A mean(1 - Md Mi) + B mean(1 - Md) + C mean(1 - Mi))``; xviz is 1-0-0) and
 ``rungs-up-R`` (the line search starts R rungs above the last accepted step; xviz is 1).
@@ -151,13 +158,16 @@ class Recorded(ig._Optimiser):
         """
         masks = self.masks.detach().requires_grad_(True)
         with torch.enable_grad():
-            images = self.paths(masks, self.t) + noise
+            ups = [ig.upsample_mask(m, self.size) for m, _, _ in self.terms(masks)]
+            images = self.paths(masks, self.t, ups) + noise
             scores, grads = self.clf.gradients(images.detach().flatten(0, 2), self._targets(images))
             k, s = images.shape[1:3]
             weight = self.signs(grads.device).view(1, k, 1, 1, 1, 1) / s
             reg = self.regulariser(masks)
             out = grads.view(images.shape) * weight
-            (g,) = torch.autograd.grad([images, reg.sum()], masks, grad_outputs=[out, None], retain_graph=True)
+            g, *per_term = torch.autograd.grad([images, reg.sum()], [masks, *ups], grad_outputs=[out, None],
+                                               retain_graph=True)
+            self.pixel_direction = torch.stack(per_term).sum(0)[:, 0].detach()
             parts = []
             for j in range(k):
                 only = torch.zeros_like(out)
@@ -173,7 +183,7 @@ class Recorded(ig._Optimiser):
         alpha = super().line_search(d, current, noise, start)
         # masks *before* this iteration's step (the step is taken after the line search)
         self.record.append({"masks": self.masks.clone(), "d": d.clone(), "parts": self.parts.clone(),
-                            "alpha": alpha.clone(), "l1": self.l1.clone()})
+                            "alpha": alpha.clone(), "l1": self.l1.clone(), "pixel": self.pixel_direction.clone()})
         return alpha
 
     def calibrated_noise(self, keep, samples=8, tries=5):
@@ -292,8 +302,24 @@ def rankings(masks, plusplus, record, only=None):
             out[f"Mi-dir-smoothed-{s}-0.1"] = (1 - m) + 0.1 * scaled(sd + gaussian(si, s))
             if "parts" in record[0]:
                 out[f"ins-parts-smoothed-{s}-0.1"] = (1 - m) + 0.1 * scaled(gaussian(ins, s) + dele + reg)
+    if plusplus and "pixel" in record[0]:
+        out.update(pixel_rankings(out["Md-summed-0.05"], torch.stack([r["pixel"][0] for r in record]).sum(0)))
     if only:
         out = {k: v for k, v in out.items() if k in only}
+    return out
+
+
+def pixel_rankings(heat, pixel):
+    """Item 4 of igos.py's notes: the cell heat upsampled as a Saliency's mask, plus the summed
+    pixel-resolution directions (H x W) in several forms; xviz's default is ``...pixel-clipped-0.01``."""
+    up = F.interpolate(heat[None, None], size=tuple(pixel.shape), mode="bilinear", align_corners=False)[0, 0]
+    p99 = pixel.abs().flatten().quantile(0.99).clamp_min(1e-12)
+    out = {f"Md-summed-0.05+pixel-{w}": up + w * pixel / p99 for w in (0.0075, 0.01, 0.015)}
+    out.update({f"Md-summed-0.05+pixel-clipped-{w}": up + w * (pixel / p99).clamp(-1, 1) for w in (0.01, 0.02)})
+    out.update({f"Md-summed-0.05+pixel-max-{w}": up + w * scaled(pixel) for w in (0.01, 0.03, 0.05)})
+    for s in (1.0, 2.0):
+        smooth = gaussian(pixel, s)
+        out[f"Md-summed-0.05+pixel-smoothed-{s}-0.01"] = up + 0.01 * smooth / smooth.abs().flatten().quantile(0.99)
     return out
 
 
