@@ -158,7 +158,7 @@ class Recorded(ig._Optimiser):
         """
         masks = self.masks.detach().requires_grad_(True)
         with torch.enable_grad():
-            ups = [ig.upsample_mask(m, self.size) for m, _, _ in self.terms(masks)]
+            ups = self.upsampled(masks)
             images = self.paths(masks, self.t, ups) + noise
             scores, grads = self.clf.gradients(images.detach().flatten(0, 2), self._targets(images))
             k, s = images.shape[1:3]
@@ -336,6 +336,7 @@ def score_run(score, clf, x, base, target, masks, plusplus, record, only, protoc
 
 def sweep(args):
     import os
+
     import xviz
     clf = xviz.zoo.efficientnet_lite0()
     only = set(args.rankings.split(",")) if args.rankings else None

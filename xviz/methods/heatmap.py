@@ -106,9 +106,14 @@ def scale_rows(m):
     return torch.where(flat, torch.zeros_like(m), (m - lo) / (hi - lo).clamp_min(1e-30))
 
 
+def upsample_map(raw, size):
+    """Upsample N x h x w raw maps to ``size``, bilinearly: how a result's mask is made from them."""
+    return F.interpolate(raw[:, None].float(), size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
+
+
 def normalize_map(raw, size):
     """Upsample N x h x w raw maps to ``size`` (bilinear) and scale each to [0, 1]."""
-    up = F.interpolate(raw[:, None].float(), size=tuple(size), mode="bilinear", align_corners=False)[:, 0]
+    up = upsample_map(raw, size)
     return scale_rows(up.flatten(1)).view_as(up)
 
 

@@ -178,13 +178,12 @@ import math
 import warnings
 
 import torch
-import torch.nn.functional as F
 
 from ..core.checks import checked_float, checked_int, checked_seed, preset_settings
 from ..core.images import baseline as make_baseline
 from ..core.images import baseline_setting, compose, mask_side, upsample_mask
 from ..core.progress import progress as progress_bar
-from .heatmap import run_heatmap
+from .heatmap import run_heatmap, upsample_map
 
 PRESETS = {
     # The papers' settings: I-GOS l1 1, l2 20, 15 iterations, 20 integration steps;
@@ -288,13 +287,16 @@ class _Optimiser:
         ``ups``: each term's upsampled mask (B x 1 x H x W), when the caller needs their gradients."""
         reps = len(masks) // len(self.x)
         x, base = self._repeat(self.x, reps), self._repeat(self.base, reps)
-        terms = self.terms(masks)
-        ups = [upsample_mask(m, self.size) for m, _, _ in terms] if ups is None else ups
+        ups = self.upsampled(masks) if ups is None else ups
         out = []
-        for up, (_, kind, _) in zip(ups, terms):
+        for up, (_, kind, _) in zip(ups, self.terms(masks)):
             keep, fill = (x, base) if kind == "del" else (base, x)
             out.append(compose(keep[:, None, None], fill[:, None, None], up[:, None, None] * t))  # B x 1 x S x 3 x H x W
         return torch.cat(out, 1)
+
+    def upsampled(self, masks):
+        """Each term's mask upsampled to the image: B x 1 x H x W per term."""
+        return [upsample_mask(m, self.size) for m, _, _ in self.terms(masks)]
 
     def signs(self, device):
         signs = torch.tensor([sign for _, _, sign in self.terms(self.masks)], device=device)
@@ -335,7 +337,7 @@ class _Optimiser:
         the upsampling's adjoint averages it into cells (no extra model pass)."""
         masks = self.masks.detach().requires_grad_(True)
         with torch.enable_grad():
-            ups = [upsample_mask(m, self.size) for m, _, _ in self.terms(masks)]
+            ups = self.upsampled(masks)
             images = self.paths(masks, self.t, ups) + noise
             scores, grads = self.clf.gradients(images.detach().flatten(0, 2), self._targets(images))
             k, s = images.shape[1:3]
@@ -437,8 +439,7 @@ class _Optimiser:
         heat = (1 - ranked) + EVIDENCE[self.plusplus] * push / scale
         if not PIXEL[self.plusplus]:
             return m, heat
-        # the upsampling the result's mask gets (heatmap.normalize_map), so the cells rank as before
-        heat = F.interpolate(heat[:, None], size=self.size, mode="bilinear", align_corners=False)[:, 0]
+        heat = upsample_map(heat, self.size)  # as the result's mask would be: the cells rank as before
         spread = pixel_evidence.abs().flatten(1).quantile(0.99, dim=1).clamp_min(1e-12).view(-1, 1, 1)
         return m, heat + PIXEL[self.plusplus] * (pixel_evidence / spread).clamp(-1, 1)
 
@@ -456,6 +457,11 @@ def _noisy_share(clf, x, targets, cfg, seed, draws=4):
     clean = clf.scores(x, t).tolist()
     noisy = clf.scores((x[None] + cfg["noise"] * noise).flatten(0, 1), t.repeat(draws)).view(draws, -1).mean(0)
     return [None if c < 1e-3 else s / c for s, c in zip(noisy.tolist(), clean)]
+
+
+def _drowned(h):
+    """Whether an image's history says the path noise drowns its class (see ``_noisy_share``)."""
+    return h.get("noisy_share", 1.0) < DROWNED
 
 
 def _still_message(name, history, group, n, chosen_steps, drowned):
@@ -482,7 +488,7 @@ def _warn_still(method, history, n, chosen_steps):
     themselves): the heat is then only the summed path gradients, and may miss what decides."""
     name = "iGOS++" if method == "igos++" else "I-GOS"
     still = [i for i, h in enumerate(history) if h["moved_cells"] == 0]
-    drowned = [i for i in still if history[i].get("noisy_share", 1.0) < DROWNED]
+    drowned = [i for i in still if _drowned(history[i])]
     for group, is_drowned in ((drowned, True), ([i for i in still if i not in drowned], False)):
         if group:
             warnings.warn(_still_message(name, history, group, n, chosen_steps, is_drowned),
@@ -506,7 +512,7 @@ def _run(method, clf, images, target, preset, seed, progress, overrides):
             for i, share in zip(still, shares):
                 if share is not None:
                     history[i]["noisy_share"] = share
-            still = [i for i in still if history[i].get("noisy_share", 1.0) >= DROWNED]
+            still = [i for i in still if not _drowned(history[i])]
         if still and "steps" not in overrides:
             # A mask that did not move leaves only the summed path gradients to rank the cells;
             # on a saturated model the score jumps between two of the preset's path points and
@@ -519,7 +525,9 @@ def _run(method, clf, images, target, preset, seed, progress, overrides):
             raw2, heat2, history2 = optimised(x[index], [targets[i] for i in still], {**cfg, "steps": 3 * cfg["steps"]})
             raw[index], heat[index] = raw2, heat2
             for i, h in zip(still, history2):
-                history[i] = {**h, **{k: v for k, v in history[i].items() if k == "noisy_share"}}
+                if "noisy_share" in history[i]:
+                    h["noisy_share"] = history[i]["noisy_share"]
+                history[i] = h
         _warn_still(method, history, len(x), "steps" in overrides)
         return raw, heat, history
 
